@@ -1,0 +1,33 @@
+# stepgate: the one entry point. `make run` to try it, `make test` to prove it.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format serve clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,postgres,serve]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(FLASK) demo seed
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+test: $(STAMP)
+	$(BIN)/ruff check app plugins tests
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check app plugins tests
+	$(BIN)/ruff format --check app plugins tests
+
+format: $(STAMP)
+	$(BIN)/ruff format app plugins tests
+	$(BIN)/ruff check --fix app plugins tests
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,72 @@
+"""stepgate: an access server. ``create_app`` is the application factory (``flask --app app``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.extensions import csrf, db
+from app.runtime import Runtime, load_runtime
+from app.yamlsource import ConfigError
+
+log = logging.getLogger("stepgate")
+
+
+def create_app(
+    settings_path: str | Path | None = None, *, testing: bool = False, runtime: Runtime | None = None
+) -> Flask:
+    """Build the server from validated settings and schemes; refuse to start on any problem."""
+    try:
+        runtime = runtime or load_runtime(settings_path)
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is not None:
+            click.echo(str(exc), err=True)
+            click.echo(f"stepgate: {len(exc.problems)} configuration problem(s); not starting", err=True)
+            sys.exit(1)
+        raise
+    settings = runtime.settings
+    app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        TESTING=testing,
+        STEPGATE_PROPAGATE_EXCEPTIONS=testing,
+        SESSION_COOKIE_NAME="stepgate_csrf",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
+    )
+    app.extensions["stepgate"] = runtime
+    if settings.trusted_proxies:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.trusted_proxies,
+            x_proto=settings.trusted_proxies,
+            x_host=settings.trusted_proxies,
+            x_port=settings.trusted_proxies,
+        )
+    db.init_app(app)
+    csrf.init_app(app)
+    _register(app)
+    return app
+
+
+def _register(app: Flask) -> None:
+    from app import cli
+    from app.web import demo, gate
+
+    app.register_blueprint(gate.bp)
+    app.register_blueprint(demo.bp)
+    cli.register(app)
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc: CSRFError):
+        log.warning("refused a form without a valid CSRF token: %s", exc.description)
+        return gate.error_page("form.csrf", 400)

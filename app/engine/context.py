@@ -1,0 +1,71 @@
+"""The flow context: what one run of a scheme knows, handed to each step.
+
+``data`` is persisted with the flow between requests and must stay
+JSON-serialisable. Its documented keys, shared by convention between plugins:
+
+- ``values``: named values steps publish for later steps and for filters such
+  as ``(uid={USERNAME})``: credentials collected by ID, ``USERNAME`` from an IdP.
+- ``user_id``: the identified user; a flow can only reach ``success`` with one.
+- ``error``: the reason code of the last failed attempt, shown on a re-prompt.
+- ``federated``: the federated identity (issuer, subject, claims) of an IdP step.
+
+``secrets`` holds values such as passwords for this request only: they are
+never written to the flow store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What the browser sent when it came back to a waiting step (framework-free)."""
+
+    method: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    form: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        if key in self.form:
+            return self.form[key]
+        return self.args.get(key, default)
+
+
+@dataclass
+class FlowContext:
+    flow_id: str
+    scheme_name: str
+    step_name: str
+    data: dict[str, Any]
+    secrets: dict[str, str]
+    submission: Submission | None
+    target_url: str
+    attempt: int = 0
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.data.setdefault("values", {})
+
+    @property
+    def user_id(self) -> int | None:
+        return self.data.get("user_id")
+
+    @user_id.setter
+    def user_id(self, value: int | None) -> None:
+        if value is None:
+            self.data.pop("user_id", None)
+        else:
+            self.data["user_id"] = value
+
+    @property
+    def error(self) -> str | None:
+        return self.data.get("error")
+
+    def lookup(self, name: str) -> Any:
+        """A named value for filters and prefills: published values, then secrets."""
+        if name in self.values:
+            return self.values[name]
+        return self.secrets.get(name)

@@ -1,0 +1,175 @@
+"""Application domains: which resources are protected, and by which scheme.
+
+Mirrors OAM: an application domain holds resources (host, URL pattern, methods)
+and authentication policies; each resource is assigned one policy, which is
+either public or names an authentication scheme. For a request the most
+specific matching resource wins: a named host beats any host, a longer literal
+prefix beats a shorter one, an exact pattern beats a wildcard, listed methods
+beat all methods.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from app.yamlsource import Checker, Located, LocatedList
+
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class AuthenticationPolicy:
+    name: str
+    scheme: str | None  # None: a public resource policy
+    line: int
+    file: str
+
+    @property
+    def public(self) -> bool:
+        return self.scheme is None
+
+
+@dataclass(frozen=True)
+class Resource:
+    url: str
+    host: str | None
+    methods: frozenset[str]
+    policy: AuthenticationPolicy
+    domain: str
+    regex: re.Pattern[str]
+
+    def matches(self, host: str, path: str, method: str) -> bool:
+        if self.host is not None and self.host != host.lower():
+            return False
+        if self.methods and method.upper() not in self.methods:
+            return False
+        return self.regex.fullmatch(path) is not None
+
+    @property
+    def specificity(self) -> tuple[int, int, int, int]:
+        literal = re.split(r"\*", self.url, maxsplit=1)[0]
+        return (self.host is not None, len(literal), "*" not in self.url, bool(self.methods))
+
+
+def compile_pattern(url: str) -> re.Pattern[str]:
+    """``/hr/**`` matches /hr and everything below it; ``*`` matches within one segment."""
+    out, i = "", 0
+    if url.endswith("/**"):
+        base = url[:-3]
+        return re.compile(re.escape(base).replace(r"\*", "[^/]*") + r"(?:/.*)?")
+    while i < len(url):
+        if url.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif url[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        else:
+            out, i = out + re.escape(url[i]), i + 1
+    return re.compile(out)
+
+
+@dataclass(frozen=True)
+class ApplicationDomains:
+    resources: tuple[Resource, ...]
+
+    def match(self, host: str, path: str, method: str) -> Resource | None:
+        candidates = [r for r in self.resources if r.matches(host, path, method)]
+        return max(candidates, key=lambda r: r.specificity) if candidates else None
+
+    def schemes_used(self) -> dict[str, list[Resource]]:
+        used: dict[str, list[Resource]] = {}
+        for r in self.resources:
+            if r.policy.scheme:
+                used.setdefault(r.policy.scheme, []).append(r)
+        return used
+
+    def policies(self) -> list[AuthenticationPolicy]:
+        return list({(p.file, p.line): p for p in (r.policy for r in self.resources)}.values())
+
+
+def parse_application_domains(raw: Any, where: Located, check: Checker) -> ApplicationDomains:
+    if raw is None:
+        return ApplicationDomains(())
+    raw = check.require_mapping(raw, where, "application_domains", "application_domains")
+    if raw is None:
+        return ApplicationDomains(())
+    resources: list[Resource] = []
+    for domain_name, domain in raw.items():
+        domain = check.require_mapping(domain, raw, domain_name, f"application domain '{domain_name}'")
+        if domain is None:
+            continue
+        check.unknown_keys(
+            domain, {"description", "authentication_policies", "resources"}, f"application domain '{domain_name}'"
+        )
+        policies = _policies(domain, check)
+        resources.extend(_resources(domain_name, domain, policies, check))
+    return ApplicationDomains(tuple(resources))
+
+
+def _policies(domain: Located, check: Checker) -> dict[str, AuthenticationPolicy]:
+    raw = check.require_mapping(
+        domain.get("authentication_policies"), domain, "authentication_policies", "authentication_policies"
+    )
+    policies: dict[str, AuthenticationPolicy] = {}
+    for name, body in (raw or {}).items():
+        body = check.require_mapping(body, raw, name, f"authentication policy '{name}'")
+        if body is None:
+            continue
+        check.unknown_keys(body, {"scheme", "public", "description"}, f"authentication policy '{name}'")
+        public, scheme = body.get("public", False), body.get("scheme")
+        if public is True and scheme is None:
+            policies[name] = AuthenticationPolicy(name, None, raw.line_of(name), raw.file)
+        elif isinstance(scheme, str) and scheme and public is False:
+            policies[name] = AuthenticationPolicy(name, scheme, body.line_of("scheme"), raw.file)
+        else:
+            check.add(
+                raw.problem(name, f"authentication policy '{name}' needs either 'scheme: NAME' or 'public: true'")
+            )
+    return policies
+
+
+def _resources(
+    domain_name: str, domain: Located, policies: dict[str, AuthenticationPolicy], check: Checker
+) -> list[Resource]:
+    raw = domain.get("resources")
+    if not isinstance(raw, LocatedList):
+        check.add(domain.problem("resources" if "resources" in domain else None, "'resources' must be a list"))
+        return []
+    out = []
+    for i, item in enumerate(raw):
+        item = check.require_mapping(item, raw, i, "resource")
+        if item is None:
+            continue
+        check.unknown_keys(item, {"url", "host", "methods", "policy", "description"}, "resource")
+        url, policy_name = item.get("url"), item.get("policy")
+        if not isinstance(url, str) or not url.startswith("/"):
+            check.add(item.problem("url" if "url" in item else None, "resource 'url' must be a path starting with '/'"))
+            continue
+        if policy_name not in policies:
+            check.add(
+                item.problem(
+                    "policy" if "policy" in item else None,
+                    f"resource policy '{policy_name}' is not one of: {', '.join(policies) or 'none'}",
+                )
+            )
+            continue
+        methods = item.get("methods") or []
+        if not isinstance(methods, list) or not {str(m).upper() for m in methods} <= METHODS:
+            check.add(item.problem("methods", f"'methods' must be a list of {', '.join(sorted(METHODS))}"))
+            continue
+        host = item.get("host")
+        if host is not None and (not isinstance(host, str) or "/" in host):
+            check.add(item.problem("host", "'host' must be a host name, optionally with ':port'"))
+            continue
+        out.append(
+            Resource(
+                url,
+                host.lower() if host else None,
+                frozenset(str(m).upper() for m in methods),
+                policies[policy_name],
+                domain_name,
+                compile_pattern(url),
+            )
+        )
+    return out

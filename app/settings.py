@@ -1,0 +1,145 @@
+"""Server settings: one YAML file, validated once at start-up.
+
+``config/settings.yaml`` by default, another through ``STEPGATE_SETTINGS``.
+A bad file stops the server with ``file:line: message``; it never starts
+half-configured. Later code only sees the frozen ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.policy import ApplicationDomains, parse_application_domains
+from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS = PROJECT_ROOT / "config" / "settings.yaml"
+
+
+@dataclass(frozen=True)
+class IdentityStore:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    file: str
+    secret_key: str
+    database_url: str
+    schemes_dir: Path
+    identity_stores: dict[str, IdentityStore]
+    application_domains: ApplicationDomains
+    flow_lifetime_seconds: int = 600
+    session_lifetime_seconds: int = 8 * 3600
+    trusted_proxies: int = 0
+    identity_providers: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.file).resolve().parent.parent
+
+
+KNOWN_KEYS = {
+    "secret_key",
+    "database_url",
+    "schemes_dir",
+    "identity_stores",
+    "application_domains",
+    "flow_lifetime_seconds",
+    "session_lifetime_seconds",
+    "trusted_proxies",
+    "identity_providers",
+}
+
+
+def settings_path() -> Path:
+    return Path(os.environ.get("STEPGATE_SETTINGS") or DEFAULT_SETTINGS)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    path = Path(path) if path else settings_path()
+    doc = load_yaml(path)
+    if not isinstance(doc, Located):
+        raise ConfigError([Problem(str(path), 1, "settings must be a YAML mapping")])
+    check = Checker()
+    check.unknown_keys(doc, KNOWN_KEYS, "settings")
+    base = path.resolve().parent.parent
+    secret = doc.get("secret_key")
+    if not isinstance(secret, str) or len(secret) < 16:
+        check.add(
+            doc.problem(
+                "secret_key" if "secret_key" in doc else None,
+                "'secret_key' must be a string of at least 16 characters (use ${STEPGATE_SECRET_KEY})",
+            )
+        )
+    database_url = doc.get("database_url", "sqlite:///instance/stepgate.db")
+    if not isinstance(database_url, str) or "://" not in database_url:
+        check.add(
+            doc.problem(
+                "database_url", "'database_url' must be an SQLAlchemy URL such as sqlite:///instance/stepgate.db"
+            )
+        )
+        database_url = ""
+    schemes_dir = doc.get("schemes_dir", "schemes")
+    if not isinstance(schemes_dir, str):
+        check.add(doc.problem("schemes_dir", "'schemes_dir' must be a path"))
+        schemes_dir = "schemes"
+    stores = _identity_stores(doc, check)
+    domains = parse_application_domains(doc.get("application_domains"), doc, check)
+    numbers = {
+        key: _positive_int(doc, key, default, check)
+        for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
+    }
+    trusted = doc.get("trusted_proxies", 0)
+    if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
+        check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
+    check.raise_if_any()
+    return Settings(
+        file=str(path),
+        secret_key=secret,
+        database_url=_absolute_sqlite(database_url, base),
+        schemes_dir=(base / schemes_dir).resolve(),
+        identity_stores=stores,
+        application_domains=domains,
+        trusted_proxies=trusted,
+        identity_providers=doc.get("identity_providers"),
+        **numbers,
+    )
+
+
+def _identity_stores(doc: Located, check: Checker) -> dict[str, IdentityStore]:
+    raw = doc.get("identity_stores")
+    if raw is None:
+        return {"default": IdentityStore("default")}
+    raw = check.require_mapping(raw, doc, "identity_stores", "identity_stores")
+    stores = {}
+    for name, body in (raw or {}).items():
+        body = body if body is not None else Located()
+        description = body.get("description", "") if isinstance(body, dict) else ""
+        stores[name] = IdentityStore(name, str(description))
+    if raw is not None and "default" not in stores:
+        check.add(raw.problem(None, "identity_stores must define a store named 'default'"))
+    return stores
+
+
+def _positive_int(doc: Located, key: str, default: int, check: Checker) -> int:
+    value = doc.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        check.add(doc.problem(key, f"'{key}' must be a whole number > 0"))
+        return default
+    return value
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    """Relative SQLite paths are relative to the project, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        path = base / url[len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url

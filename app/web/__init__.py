@@ -1,0 +1,1 @@
+"""The web layer: the only place where outcomes become pages and status codes."""

@@ -1,0 +1,215 @@
+"""The gate: protects configured resources and runs sign-in flows.
+
+Every request is matched against the application domains. A protected resource
+without a good enough session starts a flow of the policy's scheme; the flow
+then advances at ``/oam/server/auth_cred_submit`` (OAM's endpoint for
+credential forms and for coming back from an external page) until it succeeds,
+which creates a server-side session and returns to the resource first asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
+from werkzeug.datastructures import MultiDict
+
+from app import audit, flows, sessions
+from app.engine.context import Submission
+from app.engine.outcome import StepResult
+from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
+from app.engine.scheme import Scheme
+from app.extensions import db
+from app.runtime import current
+from app.web.messages import message_for
+
+log = logging.getLogger("stepgate.gate")
+bp = Blueprint("gate", __name__)
+
+FLOW_COOKIE = "stepgate_flow"
+SESSION_COOKIE = "stepgate_session"
+
+_exempt_blueprints: set[str] = {"gate"}
+
+
+def exempt(blueprint: Blueprint) -> Blueprint:
+    """Mark a blueprint as the server's own endpoints, never matched against resources."""
+    _exempt_blueprints.add(blueprint.name)
+    return blueprint
+
+
+@bp.before_app_request
+def protect() -> Response | None:
+    g.session = sessions.check(request.cookies.get(SESSION_COOKIE))
+    if request.blueprint in _exempt_blueprints or request.endpoint == "static":
+        return None
+    resource = current().settings.application_domains.match(request.host, request.path, request.method)
+    g.resource = resource
+    if resource is None or resource.policy.public:
+        return None
+    scheme = current().schemes[resource.policy.scheme]
+    if g.session is not None and g.session.level >= scheme.level:
+        return None
+    if request.method not in ("GET", "HEAD"):
+        return error_page("authn.required", 401, "Sign in first, then submit again.")
+    return begin(scheme, _relative_target())
+
+
+@bp.route("/login")
+def login() -> Response:
+    """Sign in for a given resource: ``/login?next=/demo/``. Only configured resources are accepted."""
+    target = request.args.get("next", "/")
+    resource = resource_for_target(target)
+    if resource is None:
+        log.warning("refused sign-in return address %r", target)
+        return error_page("redirect.not_allowed", 400)
+    if resource.policy.public:
+        return redirect(target)
+    return begin(current().schemes[resource.policy.scheme], target)
+
+
+@bp.route("/oam/server/auth_cred_submit", methods=["GET", "POST"])
+def auth_cred_submit() -> Response:
+    return resume(Submission(request.method, _plain(request.args), _plain(request.form)))
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if g.session is not None:
+        audit.record("signout", user_id=g.session.user_id, scheme=g.session.scheme)
+    sessions.revoke(token)
+    db.session.commit()
+    target = request.args.get("next")
+    if target and resource_for_target(target) is not None:
+        response = redirect(target)
+    else:
+        response = make_response(render_template("signed_out.html"))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def begin(scheme: Scheme, target: str) -> Response:
+    """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
+    settings = current().settings
+    flow_id, row = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
+    audit.record("flow.start", flow_id=flow_id, scheme=scheme.name, detail={"target": target})
+    return run(flow_id, row, None)
+
+
+def resume(submission: Submission | None) -> Response:
+    """Advance the flow in this browser's cookie with what the browser sent."""
+    flow_id = request.cookies.get(FLOW_COOKIE)
+    row = flows.load_flow(flow_id)
+    if row is None:
+        log.warning("no active flow for this browser at %s", request.path)
+        return error_page("flow.expired", 400)
+    return run(flow_id, row, submission)
+
+
+def run(flow_id: str, row: flows.Flow, submission: Submission | None) -> Response:
+    scheme = current().scheme_for_flow(row.scheme_name, row.scheme_version)
+    if scheme is None:
+        row.status = "failed"
+        db.session.commit()
+        return error_page("flow.scheme_changed", 409)
+    state = flows.state_of(flow_id, row)
+    result = advance(
+        state,
+        scheme,
+        submission,
+        record=_record_step,
+        propagate_exceptions=current_app.config.get("STEPGATE_PROPAGATE_EXCEPTIONS", False),
+    )
+    if isinstance(result, Respond):
+        flows.save_state(row, state)
+        db.session.commit()
+        response = make_response(result.response)
+        _set_cookie(response, FLOW_COOKIE, flow_id, current().settings.flow_lifetime_seconds)
+        return response
+    if isinstance(result, Succeeded):
+        return _signed_in(flow_id, row, state, scheme, result)
+    return _failed(flow_id, row, state, scheme, result)
+
+
+def _signed_in(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, result: Succeeded) -> Response:
+    flows.save_state(row, state, status="done")
+    sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
+    token = sessions.create(result.user_id, result.level, scheme.name, current().settings.session_lifetime_seconds)
+    audit.record("signin.success", flow_id=flow_id, scheme=scheme.name, user_id=result.user_id, outcome="success")
+    db.session.commit()
+    target = state.target_url if resource_for_target(state.target_url) is not None else "/"
+    response = redirect(target)
+    _set_cookie(response, SESSION_COOKIE, token, current().settings.session_lifetime_seconds)
+    response.delete_cookie(FLOW_COOKIE, path="/")
+    return response
+
+
+def _failed(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, result: Failed) -> Response:
+    flows.save_state(row, state, status="failed")
+    audit.record(
+        "signin.failure",
+        flow_id=flow_id,
+        scheme=scheme.name,
+        step=result.step,
+        outcome="failure",
+        reason=result.reason,
+        user_id=state.data.get("user_id"),
+    )
+    db.session.commit()
+    response = error_page(
+        result.reason, 401, retry_url=state.target_url if resource_for_target(state.target_url) else None
+    )
+    response.delete_cookie(FLOW_COOKIE, path="/")
+    return response
+
+
+def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -> None:
+    audit.record(
+        "step",
+        flow_id=state.id,
+        scheme=state.scheme_name,
+        step=step,
+        plugin=plugin,
+        outcome=result.outcome.value,
+        reason=result.reason,
+        user_id=state.data.get("user_id"),
+        detail=result.detail,
+    )
+
+
+def resource_for_target(target: str | None):
+    """The configured resource a return address points at, or None (never an open redirect).
+
+    Only same-site absolute paths are accepted: no scheme, no host, no ``//`` or
+    ``/\\`` (browsers read both as another host), no control characters.
+    """
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ord(c) < 0x20 or c == "\\" for c in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return current().settings.application_domains.match(request.host, parts.path, "GET")
+
+
+def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
+    return make_response(
+        render_template("error.html", reason=reason, message=message_for(reason), detail=detail, retry_url=retry_url),
+        status,
+    )
+
+
+def _relative_target() -> str:
+    path = request.full_path
+    return path[:-1] if path.endswith("?") else path
+
+
+def _plain(multi: MultiDict) -> dict[str, str]:
+    return {key: multi.get(key) for key in multi}
+
+
+def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=request.is_secure)

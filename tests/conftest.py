@@ -1,0 +1,134 @@
+"""Shared fixtures: a fresh app and database per test, a live server on a free port, a browser.
+
+``make_settings`` writes a settings file into a temporary folder (its own
+SQLite database and a copy of the schemes it names), so every test starts
+from nothing and nothing leaks between tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db
+from tests.browser import Browser
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_DOMAIN = {
+    "Demo": {
+        "authentication_policies": {
+            "Public Resource Policy": {"public": True},
+            "Protected Resource Policy": {"scheme": "PasswordScheme"},
+        },
+        "resources": [
+            {"url": "/", "policy": "Public Resource Policy"},
+            {"url": "/demo/**", "policy": "Protected Resource Policy"},
+        ],
+    }
+}
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Write settings (and copy schemes) under tmp_path; return the settings path."""
+
+    def make(extra: dict | None = None, schemes: dict[str, str] | None = None, copy_schemes: bool = True) -> Path:
+        base = tmp_path / "site"
+        (base / "config").mkdir(parents=True, exist_ok=True)
+        schemes_dir = base / "schemes"
+        if copy_schemes and not schemes_dir.exists():
+            shutil.copytree(ROOT / "schemes", schemes_dir)
+        schemes_dir.mkdir(exist_ok=True)
+        for name, text in (schemes or {}).items():
+            (schemes_dir / name).write_text(text)
+        doc = {
+            "secret_key": "test-secret-key-0123456789",
+            "database_url": f"sqlite:///{base / 'stepgate.db'}",
+            "schemes_dir": "schemes",
+            "application_domains": DEMO_DOMAIN,
+        }
+        doc.update(extra or {})
+        path = base / "config" / "settings.yaml"
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def app(make_settings):
+    application = create_app(make_settings(), testing=True)
+    with application.app_context():
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class LiveServer:
+    """A real HTTP server for one app on a free loopback port, in a thread."""
+
+    def __init__(self, application):
+        self.app = application
+        self._server = make_server("127.0.0.1", 0, application, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser(live_server):
+    with Browser(live_server.url) as b:
+        yield b
+
+
+@pytest.fixture
+def add_user(app):
+    """Create a user in the app's database: add_user("alice", password="...", mail="...")."""
+    from app import identity
+
+    def add(user_name: str, password: str | None = None, store: str = "default", status: str = "active", **attrs):
+        with app.app_context():
+            user = identity.create_user(
+                store,
+                user_name,
+                {k.replace("_", "-"): v for k, v in attrs.items()},
+                password,
+                identity.UserStatus(status),
+            )
+            db.session.commit()
+            return user.id
+
+    return add
