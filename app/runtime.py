@@ -11,6 +11,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from app import audit, federation, flows, identity, sessions  # noqa: F401 - register every model
 from app.engine.registry import PluginRegistry
 from app.engine.scheme import Scheme, load_schemes
 from app.settings import Settings, load_settings
