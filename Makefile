@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
+MERMAID := app/static/vendor/mermaid.min.js
 
 .PHONY: run test lint format serve clean
 
@@ -13,11 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,postgres,serve]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The admin console's Mermaid, from npm (admin-assets/package-lock.json); no CDN is reachable.
+$(MERMAID): admin-assets/package.json admin-assets/package-lock.json
+	npm ci --prefix admin-assets --no-audit --no-fund --loglevel=error
+	mkdir -p $(dir $@)
+	cp admin-assets/node_modules/mermaid/dist/mermaid.min.js $@
+
+run: $(STAMP) $(MERMAID)
 	$(FLASK) demo seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-test: $(STAMP)
+test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check app plugins tests
 	$(BIN)/pytest
 

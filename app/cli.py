@@ -70,6 +70,112 @@ def schemes_show(name: str) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
+@schemes_group.command("graph")
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["svg", "mermaid"]), default="svg", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="write here (default: stdout)")
+def schemes_graph(name: str, fmt: str, output: str | None) -> None:
+    """Draw a scheme's step graph: SVG through the bundled Mermaid in headless Chromium, or Mermaid text."""
+    from app.graph import GraphError, mermaid, render_svg
+
+    text = mermaid(_scheme(name))
+    if fmt == "svg":
+        try:
+            text = render_svg(text)
+        except GraphError as exc:
+            click.echo(f"stepgate: {exc}", err=True)
+            sys.exit(1)
+    if output:
+        with open(output, "w", encoding="utf-8") as out:
+            out.write(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@schemes_group.command("trace")
+@click.argument("name")
+@click.option(
+    "--claims", "claims_file", type=click.File("r"), help="ID token claims (JSON or YAML) standing in for the IdP"
+)
+@click.option("--value", "values", multiple=True, metavar="NAME=VALUE", help="what a prompt would be given; repeatable")
+@click.option("--store-state", "state_file", type=click.File("r"), help="users (JSON or YAML) for a throwaway store")
+def schemes_trace(name: str, claims_file, values: tuple[str, ...], state_file) -> None:
+    """Run a scheme without side effects: each step, its outcome, its reason and the transition taken."""
+    from app.engine.context import Scenario
+
+    scheme = _scheme(name)
+    claims = _mapping_file(claims_file, "--claims") if claims_file else {}
+    scenario = Scenario(claims=claims, values=dict(_pair(v) for v in values))
+    if state_file is None:
+        _print_trace(scheme, scenario, "the configured store; nothing is written")
+        return
+    state = _mapping_file(state_file, "--store-state")
+    with _throwaway_app().app_context():
+        from app import trace
+
+        db.create_all()
+        try:
+            count = trace.load_store_state(state)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--store-state") from exc
+        _print_trace(scheme, scenario, f"a throwaway store with {count} user(s) from {state_file.name}")
+
+
+def _print_trace(scheme, scenario, store: str) -> None:
+    from app.trace import run_trace
+
+    result = run_trace(scheme, scenario)
+    click.echo(f"trace of {scheme.name} (version {scheme.version}) against {store}")
+    width = max(len(s.step) for s in result.steps) if result.steps else 4
+    for i, step in enumerate(result.steps, 1):
+        how = " (simulated)" if step.simulated else ""
+        click.echo(
+            f"{i:2}. {step.step.ljust(width)}  {step.plugin:28} {step.outcome:9} "
+            f"{(step.reason or '-'):28} -> {step.transition}{how}"
+        )
+    click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
+    user = result.user
+    if user is not None:
+        click.echo(f"user: {user.store}/{user.user_name} ({'would be created' if user.created else 'existing'})")
+        for key, value in user.attributes.items():
+            click.echo(f"  {key}: {value}")
+        for issuer, subject in user.links:
+            click.echo(f"  linked: {issuer} {subject}")
+
+
+def _scheme(name: str):
+    scheme = current().schemes.get(name)
+    if scheme is None:
+        click.echo(f"no scheme named '{name}' (schemes: {', '.join(sorted(current().schemes))})", err=True)
+        sys.exit(2)
+    return scheme
+
+
+def _mapping_file(stream, hint: str) -> dict:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(stream.read())
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"{stream.name} is not JSON or YAML: {exc}", param_hint=hint) from exc
+    if not isinstance(doc, dict):
+        raise click.BadParameter(f"{stream.name} must hold a mapping", param_hint=hint)
+    return doc
+
+
+def _throwaway_app():
+    """The same settings and schemes over an empty in-memory database."""
+    import dataclasses
+
+    from app import create_app
+    from app.runtime import Runtime
+
+    runtime = current()
+    settings = dataclasses.replace(runtime.settings, database_url="sqlite://")
+    return create_app(runtime=Runtime(settings, runtime.registry, runtime.schemes))
+
+
 @click.group("users", cls=AppGroup)
 def users_group() -> None:
     """Users of the identity stores."""

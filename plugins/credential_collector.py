@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import render_template, request
 
 from app.credentials import Labels, build_form, parse_cred_param
-from app.engine import FlowContext, Plugin, StepResult
+from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.web.messages import message_for
 
 
@@ -70,6 +70,18 @@ class CredentialCollectorPlugin(Plugin):
             (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
         ctx.data.pop("error", None)
         return StepResult.success()
+
+    def simulate(self, ctx: FlowContext, scenario: Scenario) -> StepResult:
+        """A dry run types the scenario's values into the prompt (server-side fields keep theirs)."""
+        collected = {}
+        for f in self.fields:
+            value = (ctx.lookup(f.id) or f.value) if f.server_side else scenario.values.get(f.id)
+            if not value and f.type != "hidden":
+                return StepResult.failure("credentials.missing", {"why": f"the scenario gives no {f.id}"})
+            collected[f.id] = str(value or "")
+        for f in self.fields:
+            (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
+        return StepResult.success(detail={"collected": sorted(collected)})
 
     def _prompt(self, form, reason: str | None) -> StepResult:
         labels = self.labels.for_request(request.accept_languages)

@@ -34,6 +34,18 @@ class Submission:
         return self.args.get(key, default)
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """What a dry run (``schemes trace``) stands in for the outside world with.
+
+    ``claims`` replace a validated ID token (and userinfo); ``values`` are what
+    the person would type into credential prompts, by CRED_PARAM ID.
+    """
+
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class FlowContext:
     flow_id: str

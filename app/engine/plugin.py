@@ -21,7 +21,7 @@ import types
 import typing
 from typing import Any, ClassVar
 
-from app.engine.context import FlowContext
+from app.engine.context import FlowContext, Scenario
 from app.engine.outcome import StepResult
 from app.yamlsource import Located, Problem
 
@@ -49,6 +49,16 @@ class Plugin:
 
     def process(self, ctx: FlowContext) -> StepResult:  # pragma: no cover - contract
         raise TypeError(f"{type(self).__name__} must implement process()")
+
+    def simulate(self, ctx: FlowContext, scenario: Scenario) -> StepResult | None:
+        """A dry run's stand-in for a step that talks to the outside world.
+
+        ``schemes trace`` calls this before ``process``: a plugin that would
+        answer the browser (a prompt, a redirect to an IdP) returns the result
+        the outside world would lead to, taken from ``scenario``. The default,
+        None, runs ``process`` as usual (for steps that only read the store).
+        """
+        return None
 
     @classmethod
     def check(cls, params: Any, settings: Any) -> list[tuple[str | None, str]]:
