@@ -65,6 +65,9 @@ def _register(app: Flask) -> None:
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
     cli.register(app)
+    from app import reload
+
+    reload.init_app(app)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):

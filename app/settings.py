@@ -38,6 +38,8 @@ class Settings:
     trusted_proxies: int = 0
     identity_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    scheme_reload_seconds: int = 2
+    admin_group: str = "admins"
 
     @property
     def base_dir(self) -> Path:
@@ -54,6 +56,8 @@ KNOWN_KEYS = {
     "session_lifetime_seconds",
     "trusted_proxies",
     "identity_providers",
+    "scheme_reload_seconds",
+    "admin_group",
 }
 
 
@@ -98,6 +102,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     trusted = doc.get("trusted_proxies", 0)
     if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
         check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
+    admin = _admin_settings(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -109,6 +114,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         trusted_proxies=trusted,
         identity_providers=doc.get("identity_providers"),
         **numbers,
+        **admin,
     )
 
 
@@ -133,6 +139,19 @@ def _positive_int(doc: Located, key: str, default: int, check: Checker) -> int:
         check.add(doc.problem(key, f"'{key}' must be a whole number > 0"))
         return default
     return value
+
+
+def _admin_settings(doc: Located, check: Checker) -> dict[str, Any]:
+    """``scheme_reload_seconds`` (how often scheme files are checked; 0: every request) and ``admin_group``."""
+    seconds = doc.get("scheme_reload_seconds", 2)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+        check.add(doc.problem("scheme_reload_seconds", "'scheme_reload_seconds' must be a whole number >= 0"))
+        seconds = 2
+    group = doc.get("admin_group", "admins")
+    if not isinstance(group, str) or not group.strip():
+        check.add(doc.problem("admin_group", "'admin_group' must be a non-empty group name"))
+        group = "admins"
+    return {"scheme_reload_seconds": seconds, "admin_group": group}
 
 
 def _absolute_sqlite(url: str, base: Path) -> str:

@@ -155,3 +155,17 @@ def chromium() -> str:
     except ImportError:
         pytest.skip("the playwright Python package is not installed (make test installs it)")
     return CHROMIUM
+
+
+@pytest.fixture
+def browser_for():
+    """Browsers for any live server, closed at the end of the test: browser_for(server)."""
+    opened: list[Browser] = []
+
+    def make(server: LiveServer) -> Browser:
+        opened.append(Browser(server.url))
+        return opened[-1]
+
+    yield make
+    for b in opened:
+        b.session.close()
