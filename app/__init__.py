@@ -66,8 +66,10 @@ def _register(app: Flask) -> None:
     app.register_blueprint(demo.bp)
     cli.register(app)
     from app import reload
+    from app.web import admin
 
     reload.init_app(app)
+    app.register_blueprint(admin.bp)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):

@@ -311,3 +311,20 @@ def demo_seed(password: str | None) -> None:
     click.echo(f"  Password:   {password}")
     click.echo("  Sign in at: http://127.0.0.1:5000/demo/")
     click.echo("")
+    _seed_admin(password)
+
+
+def _seed_admin(password: str) -> None:
+    """The demo administrator 'admin' (in ``admin_group``), with the same password as the demo user."""
+    group = current().settings.admin_group
+    admin = identity.find_by_user_name("default", "admin")
+    if admin is None:
+        admin = identity.create_user("default", "admin", {"mail": "admin@example.org", "first-name": "Admin"})
+    admin.set_attribute("groups", group)
+    admin.set_password(password)
+    admin.status = identity.UserStatus.ACTIVE.value
+    db.session.commit()
+    click.echo(f"  Admin user: admin (group '{group}')")
+    click.echo(f"  Password:   {password}")
+    click.echo("  Console at: http://127.0.0.1:5000/admin/")
+    click.echo("")

@@ -69,7 +69,7 @@ def test_cli_prints_mermaid_text(runner):
 def test_cli_names_the_schemes_when_the_name_is_unknown(runner):
     result = runner.invoke(args=["schemes", "graph", "NoSuchScheme", "--format", "mermaid"])
     assert result.exit_code == 2
-    assert "no scheme named 'NoSuchScheme' (schemes: PasswordScheme)" in result.output
+    assert "no scheme named 'NoSuchScheme' (schemes: AdminScheme, PasswordScheme)" in result.output
 
 
 @pytest.mark.slow

@@ -20,6 +20,9 @@ MESSAGES: dict[str, str] = {
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
+    "authn.required": "Sign in first.",
+    "admin.forbidden": "Your account is not an administrator of this server.",
+    "admin.self": "You can't lock or delete your own account from the console.",
 }
 
 DEFAULT = "Sign-in could not be completed."

@@ -1,0 +1,54 @@
+"""The admin console at ``/admin``: schemes, identity providers, users, flows and the audit log.
+
+The console is a resource like any other: the settings protect ``/admin/**``
+with a scheme, so administrators sign in through stepgate itself. On top of
+that every request checks that the signed-in user is in ``admin_group``; a
+signed-in non-admin gets 403. Every form carries a CSRF token (Flask-WTF
+checks all POSTs) and every value is escaped by Jinja: claims and attributes
+are attacker-controlled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, g, redirect, request, url_for
+
+from app import audit, identity
+from app.extensions import db
+from app.runtime import current
+from app.web.admin.actions import groups_of
+from app.web.gate import error_page
+
+log = logging.getLogger("stepgate.admin")
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+def require_admin() -> Response | None:
+    session = g.get("session")
+    if session is None:
+        return error_page("authn.required", 401, "Sign in as an administrator first.")
+    user = identity.get_user(session.user_id)
+    if user is None or current().settings.admin_group not in groups_of(user):
+        log.warning("refused the admin console to user %s at %s", session.user_name, request.path)
+        audit.record("admin.forbidden", user_id=session.user_id, detail={"path": request.path})
+        db.session.commit()
+        return error_page("admin.forbidden", 403)
+    g.admin = user
+    return None
+
+
+@bp.app_template_filter("as_json")
+def as_json(value: object) -> str:
+    """JSON for people to read; a plain string, so Jinja escapes it like any other value."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@bp.route("/")
+def index() -> Response:
+    return redirect(url_for("admin.schemes"))
+
+
+from app.web.admin import activity, providers, schemes, users  # noqa: E402, F401 - routes on bp

@@ -1,0 +1,50 @@
+"""What an administrator can do to a user: lock, unlock, delete. Each is audited with before and after.
+
+Locking or deleting ends the user's sessions at once (every request re-reads
+the session row, so a copied cookie stops working too). Framework-free: the
+caller commits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete
+
+from app import audit, sessions
+from app.extensions import db
+from app.federation import FederatedLink
+from app.identity import User, UserStatus
+from app.sessions import SignInSession
+
+
+def set_status(user: User, status: UserStatus, by: str) -> str:
+    """Change the user's status; return the old one. Any status but active ends their sessions."""
+    old = user.status
+    user.status = status.value
+    if status is not UserStatus.ACTIVE:
+        sessions.revoke_all_for(user.id)
+    audit.record(
+        "user.status",
+        user_id=user.id,
+        detail={"user_name": user.user_name, "before": {"status": old}, "after": {"status": status.value}, "by": by},
+    )
+    return old
+
+
+def delete_user(user: User, by: str) -> None:
+    """Delete the user, their links and sessions; the audit event keeps what was deleted."""
+    before = {
+        "store": user.store,
+        "user_name": user.user_name,
+        "status": user.status,
+        "attributes": user.attributes,
+    }
+    audit.record("user.deleted", user_id=user.id, detail={"before": before, "after": None, "by": by})
+    db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
+    db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
+    db.session.delete(user)
+
+
+def groups_of(user: User) -> set[str]:
+    """The user's groups: the ``groups`` attribute, split on commas and spaces."""
+    raw = user.attributes.get("groups", "")
+    return {g for g in raw.replace(",", " ").split() if g}

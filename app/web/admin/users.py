@@ -1,0 +1,93 @@
+"""Console pages for users: search by attribute, a user's attributes, IdP links and history; lock, unlock, delete."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+
+from app import audit, federation, identity
+from app.extensions import db
+from app.identity import UserStatus
+from app.runtime import current
+from app.web.admin import actions, bp, queries
+from app.web.gate import error_page
+
+
+@bp.route("/users")
+def users():
+    args = request.args
+    name, value = (args.get("name") or "").strip(), (args.get("value") or "").strip()
+    store = args.get("store") or "default"
+    if name in ("", "uid", "user_name") and value:
+        page = queries.users_by_name_prefix(store, value, after=args.get("after") or "")
+        mode = "prefix"
+    elif name and value:
+        page = queries.users_by_attribute(name, value, after=args.get("after", 0, type=int))
+        mode = "attribute"
+    else:
+        page = queries.users_by_id(after=args.get("after", 0, type=int))
+        mode = "all"
+    return render_template(
+        "admin/users.html",
+        page=page,
+        mode=mode,
+        name=name,
+        value=value,
+        store=store,
+        stores=current().settings.identity_stores,
+    )
+
+
+@bp.route("/users/<int:user_id>")
+def user(user_id: int):
+    found = identity.get_user(user_id) or abort(404)
+    return render_template(
+        "admin/user.html",
+        user=found,
+        links=federation.links_of(found.id),
+        history=audit.query(user_id=found.id, limit=queries.PAGE),
+        is_self=found.id == g.admin.id,
+    )
+
+
+@bp.route("/users/<int:user_id>/lock", methods=["POST"])
+def lock(user_id: int):
+    return _set_status(user_id, UserStatus.LOCKED)
+
+
+@bp.route("/users/<int:user_id>/unlock", methods=["POST"])
+def unlock(user_id: int):
+    return _set_status(user_id, UserStatus.ACTIVE)
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["POST"])
+def delete(user_id: int):
+    found = _other_user(user_id)
+    actions.delete_user(found, by=g.admin.user_name)
+    db.session.commit()
+    flash(f"Deleted {found.store}/{found.user_name}; their sessions ended.", "ok")
+    return redirect(url_for("admin.users"))
+
+
+def _set_status(user_id: int, status: UserStatus):
+    found = _other_user(user_id)
+    old = actions.set_status(found, status, by=g.admin.user_name)
+    db.session.commit()
+    flash(f"{found.user_name}: {old} → {status.value}", "ok")
+    return redirect(url_for("admin.user", user_id=found.id))
+
+
+def _other_user(user_id: int) -> identity.User:
+    """The user to act on; an administrator can't lock or delete themselves out of the console."""
+    found = identity.get_user(user_id) or abort(404)
+    if found.id == g.admin.id:
+        raise SelfAction()
+    return found
+
+
+class SelfAction(Exception):
+    """An administrator tried to lock or delete their own account."""
+
+
+@bp.errorhandler(SelfAction)
+def refuse_self_action(exc: SelfAction):
+    return error_page("admin.self", 409)
