@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 MERMAID := app/static/vendor/mermaid.min.js
 
-.PHONY: run test lint format serve clean
+.PHONY: run test lint format serve clean bench-admin
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: $(STAMP) $(MERMAID)
 test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check app plugins tests
 	$(BIN)/pytest
+
+bench-admin: $(STAMP)
+	$(BIN)/python bench/admin_pages.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check app plugins tests

@@ -114,5 +114,8 @@ _RENDER_JS = """async (text) => {
   mermaid.initialize({startOnLoad: false, securityLevel: "strict", theme: "default",
                       flowchart: {htmlLabels: false}});
   const {svg} = await mermaid.render("scheme-graph", text);
-  return svg;
+  // Mermaid returns HTML serialisation; a standalone .svg file must be well-formed XML.
+  const holder = document.createElement("div");
+  holder.innerHTML = svg;
+  return new XMLSerializer().serializeToString(holder.querySelector("svg"));
 }"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from xml.etree import ElementTree
 
 import pytest
 
@@ -82,6 +83,7 @@ def test_cli_writes_svg_drawn_by_the_bundled_mermaid_in_chromium(runner, chromiu
     for label in ("Credential_Collector", "UserAuthenticationPlugin", "success", "failure", "error"):
         assert label in svg
     assert "#cf222e" in svg  # the error edges' style made it into the drawing
+    ElementTree.fromstring(svg)  # noqa: S314 - our own output; a standalone .svg must be well-formed XML, not HTML serialisation
 
 
 def test_render_svg_refuses_a_missing_browser_with_a_clear_message(tmp_path):

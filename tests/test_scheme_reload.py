@@ -161,3 +161,63 @@ def test_a_bad_reload_interval_names_its_file_and_line(make_settings):
         load_settings(path)
     line = path.read_text().splitlines().index("scheme_reload_seconds: -1") + 1
     assert str(exc.value) == f"{path}:{line}: 'scheme_reload_seconds' must be a whole number >= 0"
+
+
+@pytest.mark.slow
+def test_each_gunicorn_worker_reloads_on_its_own(site, scheme_file, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import requests
+
+    from tests.browser import Browser
+    from tests.conftest import ROOT
+
+    application = create_app(site)
+    with application.app_context():
+        db.create_all()
+        db.engine.dispose()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path / "gunicorn.log"
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with open(log_path, "w") as log_file:
+        server = subprocess.Popen(
+            [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()"],
+            cwd=ROOT,
+            env={**os.environ, "STEPGATE_SETTINGS": str(site)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                requests.get(base + "/", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+
+        def prompts() -> list[str]:
+            pages = []
+            for _ in range(12):  # fresh connections: both workers take some of them
+                with Browser(base) as b:
+                    pages.append(b.get("/demo/").text)
+            return pages
+
+        assert all("loginData" in p and "One-time code" not in p for p in prompts())
+        good = scheme_file.read_text()
+        scheme_file.write_text(good.replace("plugin: UserAuthenticationPlugin", "plugin: NoSuchPlugin"))
+        assert all("loginData" in p and "One-time code" not in p for p in prompts())
+        refusals = [line for line in log_path.read_text().splitlines() if "unknown plugin 'NoSuchPlugin'" in line]
+        assert refusals and all(f"{scheme_file}:" in line for line in refusals)
+        scheme_file.write_text(with_otp_prompt(good))
+        assert all("One-time code" in p for p in prompts())
+    finally:
+        server.terminate()
+        server.wait(10)
