@@ -73,6 +73,7 @@ def rolled_back() -> Iterator[Session]:
     db.session.remove()
     connection = db.engine.connect()
     outer = connection.begin()
+    sqlite = _begin_sqlite(connection)
     session = Session(bind=connection, join_transaction_mode="rollback_only", autoflush=True)
     db.session.registry.set(session)
     try:
@@ -81,8 +82,26 @@ def rolled_back() -> Iterator[Session]:
         session.close()
         if outer.is_active:
             outer.rollback()
+        if sqlite is not None:
+            sqlite.isolation_level = ""  # the driver manages transactions again for the pool's next user
         connection.close()
         db.session.remove()
+
+
+def _begin_sqlite(connection) -> Any:
+    """Open a real SQLite transaction before anything runs.
+
+    pysqlite starts transactions lazily, so a plugin's SAVEPOINT would become
+    the outermost transaction and its RELEASE would commit: a dry run would
+    write. With the driver's own handling off and an explicit BEGIN, every
+    savepoint nests inside the transaction the dry run rolls back.
+    """
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = connection.connection.driver_connection
+    driver.isolation_level = None
+    connection.exec_driver_sql("BEGIN")
+    return driver
 
 
 def run_trace(scheme: Scheme, scenario: Scenario) -> Trace:

@@ -66,11 +66,12 @@ class FakeProvisioningPlugin(Plugin):
         user = federation.find_linked_user(fed["issuer"], fed["subject"])
         if user is None:
             claims = fed["claims"]
-            user = identity.create_user(
-                "default", ctx.values["USERNAME"], {"mail": claims["email"], "first-name": claims["given_name"]}
-            )
-            db.session.flush()
-            federation.link_user(user.id, fed["issuer"], fed["subject"], fed["provider"])
+            with db.session.begin_nested():  # a SAVEPOINT, as a race-safe insert does
+                user = identity.create_user(
+                    "default", ctx.values["USERNAME"], {"mail": claims["email"], "first-name": claims["given_name"]}
+                )
+                db.session.flush()
+                federation.link_user(user.id, fed["issuer"], fed["subject"], fed["provider"])
             db.session.commit()  # a real plugin commits; the dry run must still write nothing
             ctx.user_id = user.id
             return StepResult.success("user.provisioned")
@@ -155,6 +156,8 @@ def test_a_new_person_is_provisioned_with_exactly_the_mapped_attributes_and_noth
         trace = run_trace(jit_scheme, Scenario(claims=claims))
         assert user_count() == before
         assert federation.find_linked_user(ISSUER, "s-42") is None
+    with app.app_context():  # a fresh connection: nothing was committed underneath either
+        assert user_count() == before and identity.find_by_user_name("default", "bob") is None
     assert [(s.step, s.outcome, s.reason) for s in trace.steps] == [
         ("IdP", "success", None),
         ("Provision", "success", "user.provisioned"),
