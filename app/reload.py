@@ -1,9 +1,11 @@
 """Safe reloads of scheme files while the server runs.
 
 Each process checks the schemes folder on a request at most every
-``scheme_reload_seconds`` (0: every request), and on demand from the admin
-console. A change is validated as a whole, exactly as at start-up; only a
-valid set replaces the schemes, in one reference swap. An invalid change is
+``scheme_reload_seconds`` (0: every request), on demand from the admin
+console, and on the request after a SIGHUP (``flask run``; gunicorn's master
+answers SIGHUP by restarting its workers, which loads the files anew). A
+change is validated as a whole, exactly as at start-up; only a valid set
+replaces the schemes, in one reference swap. An invalid change is
 refused and logged with file:line, and the previous schemes keep serving.
 
 A flow finishes on the version it started with: every version stays in
@@ -15,6 +17,7 @@ shared between processes but the files.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +58,7 @@ class SchemeReloader:
         self.last_result: ReloadResult | None = None
         self.last_reload_at: float | None = None
         self.retired: dict[tuple[str, str], float] = {}
+        self.forced = False
         self._lock = threading.Lock()
 
     def _signature(self) -> tuple[tuple[str, int, int], ...]:
@@ -67,8 +71,15 @@ class SchemeReloader:
             if p.is_file() and (stat := p.stat())
         )
 
+    def request_reload(self, *_signal_args: object) -> None:
+        """Make the next request reload, changed or not (the SIGHUP handler: it only sets a flag)."""
+        self.forced = True
+
     def check(self) -> ReloadResult | None:
         """Reload if the files changed and the interval has passed; None when nothing was looked at."""
+        if self.forced:
+            self.forced = False
+            return self.reload(force=True)
         if _now() - self.last_check < self.interval:
             return None
         if self.retired:
@@ -146,6 +157,8 @@ def init_app(app: Flask) -> SchemeReloader:
         reloader.check()
 
     app.before_request_funcs.setdefault(None, []).insert(0, check_schemes)
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread() and not app.testing:
+        signal.signal(signal.SIGHUP, reloader.request_reload)  # kill -HUP <pid>: reload on the next request
     return reloader
 
 

@@ -221,3 +221,20 @@ def test_each_gunicorn_worker_reloads_on_its_own(site, scheme_file, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_sighup_makes_the_next_request_reload(make_settings):
+    import os
+    import signal
+
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        application = create_app(make_settings(extra={"scheme_reload_seconds": 3600}))
+        reloader = reload.reloader_of(application)
+        assert reloader.check() is None  # an hour between looks
+        os.kill(os.getpid(), signal.SIGHUP)
+        result = reloader.check()
+        assert result.changed and result.loaded == ["AdminScheme", "PasswordScheme"]
+        assert reloader.check() is None
+    finally:
+        signal.signal(signal.SIGHUP, previous)
