@@ -261,3 +261,39 @@ def test_cli_trace_refuses_a_bad_store_state_file_clearly(runner, tmp_path):
     result = runner.invoke(args=["schemes", "trace", "PasswordScheme", "--store-state", str(state)])
     assert result.exit_code == 2
     assert "users[0] needs a 'user_name' string" in result.output
+
+
+@pytest.fixture
+def postgres_settings(make_settings):
+    """Settings on a fresh PostgreSQL database of its own at 127.0.0.1:5432, dropped afterwards; else skip."""
+    import secrets
+
+    psycopg = pytest.importorskip("psycopg")
+    name = f"stepgate_trace_{secrets.token_hex(4)}"
+    admin_url = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432 to create a database in: {exc}")
+    yield make_settings(extra={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"})
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_on_postgresql_a_provisioning_trace_writes_nothing_either(postgres_settings):
+    from app import create_app
+
+    application = create_app(postgres_settings, testing=True)
+    with application.app_context():
+        db.create_all()
+        registry = PluginRegistry([*ALL, FakeIdPPlugin, FakeProvisioningPlugin])
+        scheme = parse_scheme(JIT_SCHEME, "FakeJitScheme.yaml", registry, current().settings)
+        claims = {"sub": "pg-1", "preferred_username": "pat", "email": "pat@example.org", "given_name": "Pat"}
+        trace = run_trace(scheme, Scenario(claims=claims))
+    assert trace.result == "success" and trace.user.created
+    assert trace.user.attributes == {"first-name": "Pat", "mail": "pat@example.org"}
+    with application.app_context():
+        assert user_count() == 0 and federation.find_linked_user(ISSUER, "pg-1") is None
+        db.session.remove()
+        db.engine.dispose()
