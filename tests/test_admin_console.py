@@ -105,6 +105,12 @@ def test_users_are_paged_by_key(app, browser, people):
     second = browser.get(_next_href(first.text))
     assert second.text.count('href="/admin/users/') == 10 and ">user059</a>" in second.text
     assert 'id="next-page"' not in second.text
+    by_name = browser.get("/admin/users", params={"name": "uid", "value": "user0"})
+    assert by_name.text.count('href="/admin/users/') == 50 and ">user049</a>" in by_name.text
+    rest = browser.get(_next_href(by_name.text))
+    assert (
+        rest.text.count('href="/admin/users/') == 10 and ">user050</a>" in rest.text and ">user049</a>" not in rest.text
+    )
 
 
 def _next_href(html: str) -> str:

@@ -53,10 +53,8 @@ def users_by_attribute(name: str, value: str, after: int = 0, limit: int = PAGE)
 
 def users_by_name_prefix(store: str, prefix: str, after: str = "", limit: int = PAGE) -> Page[User]:
     """User names of ``store`` starting with ``prefix``: a range on the (store, user_name) unique index."""
-    low = max(prefix, after)
-    query = select(User).where(User.store == store, User.user_name >= low, User.user_name < prefix + "\U0010ffff")
-    if after:
-        query = query.where(User.user_name > after)
+    query = select(User).where(User.store == store, User.user_name < prefix + "\U0010ffff")
+    query = query.where(User.user_name > after) if after else query.where(User.user_name >= prefix)
     rows = db.session.scalars(query.order_by(User.user_name).limit(limit + 1))
     return _page(list(rows), limit, lambda u: u.user_name)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, url_for
 
 from app import audit
 from app.extensions import db
@@ -47,7 +47,7 @@ def reload_schemes():
     audit.record(
         "schemes.reload",
         outcome="success" if result.ok else "failure",
-        user_id=_admin_id(),
+        user_id=g.admin.id,
         detail={"problems": [str(p) for p in result.problems], "loaded": result.loaded},
     )
     db.session.commit()
@@ -56,9 +56,3 @@ def reload_schemes():
     else:
         flash(f"Reload refused: {len(result.problems)} problem(s); the previous schemes keep serving.", "error")
     return redirect(url_for("admin.schemes"))
-
-
-def _admin_id() -> int:
-    from flask import g
-
-    return g.admin.id
