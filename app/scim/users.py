@@ -23,11 +23,9 @@ def search(store: str, attribute: str | None, value: str | None, start: int, cou
     query = select(User).where(User.store == store)
     if attribute == "uid":
         query = query.where(User.user_name == value)
-    elif attribute is not None:
-        query = query.where(
-            User.id.in_(
-                select(UserAttribute.user_id).where(UserAttribute.name == attribute, UserAttribute.value == value)
-            )
+    elif attribute is not None:  # a join, so the (name, value) index drives the lookup, never a scan of users
+        query = query.join(UserAttribute, UserAttribute.user_id == User.id).where(
+            UserAttribute.name == attribute, UserAttribute.value == value
         )
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     page = db.session.scalars(query.order_by(User.id).offset(start - 1).limit(count))

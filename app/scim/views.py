@@ -130,8 +130,9 @@ def get_user(user_id: str) -> Response:
 def replace_user(user_id: str) -> Response:
     settings = _settings()
     user = users.get(settings.identity_store, user_id)
-    _refuse_registration(_body())
-    users.replace(user, parse_user(_body(), settings.attribute_mapping))
+    body = _body()
+    _refuse_registration(body)
+    users.replace(user, parse_user(body, settings.attribute_mapping))
     db.session.commit()
     return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
 
