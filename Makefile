@@ -18,16 +18,22 @@ run: $(STAMP)
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
-	$(BIN)/ruff check app plugins tests
+	$(BIN)/ruff check app plugins tests examples
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app plugins tests
-	$(BIN)/ruff format --check app plugins tests
+	$(BIN)/ruff check app plugins tests examples
+	$(BIN)/ruff format --check app plugins tests examples
 
 format: $(STAMP)
-	$(BIN)/ruff format app plugins tests
-	$(BIN)/ruff check --fix app plugins tests
+	$(BIN)/ruff format app plugins tests examples
+	$(BIN)/ruff check --fix app plugins tests examples
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
+
+# The example self-registration page (examples/registration_page) beside `make run`:
+# REGISTRATION_SECRET_KEY must equal the plugin's secret_key, SCIM_TOKEN one of scim.tokens.
+.PHONY: registration-page
+registration-page: $(STAMP)
+	STEPGATE_URL=$${STEPGATE_URL:-http://127.0.0.1:5000} $(BIN)/python -m examples.registration_page

@@ -20,6 +20,15 @@ MESSAGES: dict[str, str] = {
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
+    "registration.missing": "The registration page sent you back without your registration. Start again.",
+    "registration.unknown": "This registration was not started in this sign-in. Start again from your page.",
+    "registration.used": "This registration link has already been used. Start again from your page.",
+    "registration.expired": "This registration has expired. Start again from your page.",
+    "registration.account_exists": "An account has already been created with this registration.",
+    "registration.no_account": "No account was created during registration, so you cannot be signed in.",
+    "registration.no_federated_identity": "Registration needs a sign-in with an identity provider first; "
+    "the scheme is misconfigured.",
+    "registration.secret_unavailable": "Registration is not available right now; the server is misconfigured.",
 }
 
 DEFAULT = "Sign-in could not be completed."
