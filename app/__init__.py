@@ -64,6 +64,9 @@ def _register(app: Flask) -> None:
 
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
+    from app.web import oidc
+
+    app.register_blueprint(oidc.bp)
     cli.register(app)
 
     @app.errorhandler(CSRFError)
