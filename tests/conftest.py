@@ -33,6 +33,9 @@ DEMO_DOMAIN = {
     }
 }
 
+UNUSED_PROVIDERS = {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}}
+"""The shipped OpenID schemes need a provider to load; tests that sign in replace it (tests/oidc_fixtures.py)."""
+
 
 @pytest.fixture
 def make_settings(tmp_path):
@@ -52,6 +55,7 @@ def make_settings(tmp_path):
             "database_url": f"sqlite:///{base / 'stepgate.db'}",
             "schemes_dir": "schemes",
             "application_domains": DEMO_DOMAIN,
+            "identity_providers": UNUSED_PROVIDERS,
         }
         doc.update(extra or {})
         path = base / "config" / "settings.yaml"
@@ -132,3 +136,4 @@ def add_user(app):
             return user.id
 
     return add
+from tests.oidc_fixtures import devop, jit_site, make_jit_site, rogue_op  # noqa: E402,F401 - OpenID Provider fixtures
