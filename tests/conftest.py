@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db
 from tests.browser import Browser
+from tests.oidc_fixtures import devop, jit_site, make_jit_site, rogue_op  # noqa: F401 - OpenID Provider fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOMAIN = {
@@ -136,4 +137,3 @@ def add_user(app):
             return user.id
 
     return add
-from tests.oidc_fixtures import devop, jit_site, make_jit_site, rogue_op  # noqa: E402,F401 - OpenID Provider fixtures

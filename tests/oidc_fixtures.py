@@ -156,12 +156,15 @@ def make_jit_site(make_settings, request):
     """Build a stepgate served on a real port, with the shipped JIT schemes.
 
     ``with_devop`` registers a client at the real development provider for this
-    site's callback and configures it as provider ``devop``; ``providers``,
+    site's callback and configures it as provider ``devop`` (plus
+    ``devop_options`` such as ``trust_email``); ``providers``,
     ``schemes``, ``policies`` and ``resources`` add to the demo configuration.
     """
     sites: list[JitSite] = []
 
-    def make(providers=None, schemes=None, policies=None, resources=None, with_devop=True) -> JitSite:
+    def make(
+        providers=None, schemes=None, policies=None, resources=None, with_devop=True, devop_options=None
+    ) -> JitSite:
         port = free_port()
         configured = {}
         if with_devop:
@@ -172,6 +175,7 @@ def make_jit_site(make_settings, request):
                 "client_id": client["client_id"],
                 "client_secret": client["client_secret"],
                 "read_timeout": 5,
+                **(devop_options or {}),
             }
         else:
             configured["devop"] = {"issuer": "http://127.0.0.1:9", "client_id": "unused", "client_secret": "unused"}

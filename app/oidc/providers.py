@@ -95,8 +95,7 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
             body.problem("token_endpoint_auth_method", f"'token_endpoint_auth_method' must be one of {AUTH_METHODS}")
         )
     numbers = {
-        key: _number(body, key, default, check)
-        for key, default in (("connect_timeout", 3.0), ("read_timeout", 10.0))
+        key: _number(body, key, default, check) for key, default in (("connect_timeout", 3.0), ("read_timeout", 10.0))
     }
     whole = {
         key: int(_number(body, key, default, check, minimum=0))

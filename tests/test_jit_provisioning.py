@@ -1,0 +1,98 @@
+"""Provisioning rules without a browser: attribute mapping, sync policies, races and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import audit, federation, identity, provisioning
+from app.extensions import db
+
+POLICY = provisioning.ProvisioningPolicy(
+    store="default",
+    key_claims=("email", "given_name", "locale", "picture", "groups"),
+    mapping={"email": "mail", "given_name": "first-name"},
+    sync={"locale": "import", "picture": "never"},
+)
+FEDERATED = {
+    "provider": "devop",
+    "issuer": "http://127.0.0.1:9",
+    "subject": "sub-123",
+    "claims": {
+        "sub": "sub-123",
+        "email": "pat@example.org",
+        "given_name": "Pat",
+        "family_name": "Not Listed",
+        "locale": "nl",
+        "picture": "https://example.org/p.png",
+        "groups": ["admins"],
+        "email_verified": True,
+    },
+}
+
+
+def test_only_listed_claims_become_attributes_under_their_mapped_names():
+    assert provisioning.map_claims(FEDERATED["claims"], POLICY, creating=True) == {
+        "mail": "pat@example.org",
+        "first-name": "Pat",
+        "locale": "nl",
+    }
+
+
+def test_on_return_only_force_attributes_are_taken_from_the_provider():
+    assert provisioning.map_claims(FEDERATED["claims"], POLICY, creating=False) == {
+        "mail": "pat@example.org",
+        "first-name": "Pat",
+    }
+
+
+def test_a_lost_race_identifies_the_winner_instead_of_failing(app, monkeypatch):
+    with app.app_context():
+        winner, created = provisioning.provision(FEDERATED, "pat", POLICY)
+        db.session.commit()
+        assert created
+        # the other sign-in looked for the link before the winner committed it
+        real_find = federation.find_linked_user
+        calls = []
+
+        def late_find(issuer, subject):
+            calls.append(subject)
+            return None if len(calls) == 1 else real_find(issuer, subject)
+
+        monkeypatch.setattr(federation, "find_linked_user", late_find)
+        audit.record("flow.start", detail={"marker": "kept"})
+        user, created = provisioning.provision(FEDERATED, "pat", POLICY)
+        db.session.commit()
+        assert (user.id, created) == (winner.id, False)
+        assert len(calls) == 2
+        assert [u.user_name for u in identity.list_users()] == ["pat"]
+        assert audit.query(event="flow.start")[0].detail == {"marker": "kept"}, "the savepoint kept the transaction"
+
+
+def test_a_user_name_taken_by_another_person_is_refused_and_the_transaction_survives(app):
+    with app.app_context():
+        identity.create_user("default", "pat", {"mail": "other@example.org"})
+        db.session.commit()
+        audit.record("flow.start", detail={"marker": "kept"})
+        with pytest.raises(provisioning.Refused) as refused:
+            provisioning.provision(FEDERATED, "pat", POLICY)
+        db.session.commit()
+        assert refused.value.reason == "registration.user_name_taken"
+        assert audit.query(event="flow.start")[0].detail == {"marker": "kept"}
+        assert federation.find_linked_user(FEDERATED["issuer"], FEDERATED["subject"]) is None
+
+
+def test_sync_records_one_audit_event_per_changed_attribute_with_old_and_new_values(app):
+    with app.app_context():
+        user, _ = provisioning.provision(FEDERATED, "pat", POLICY)
+        changed_claims = {**FEDERATED["claims"], "email": "pat@new.example", "locale": "fr", "picture": "x"}
+        changed = provisioning.sync(user, {**FEDERATED, "claims": changed_claims}, POLICY)
+        db.session.commit()
+        assert changed == ["mail"]
+        [event] = audit.query(event="user.attribute_changed")
+        assert event.detail == {
+            "attribute": "mail",
+            "old": "pat@example.org",
+            "new": "pat@new.example",
+            "provider": "devop",
+        }
+        assert user.attributes == {"first-name": "Pat", "locale": "nl", "mail": "pat@new.example"}
