@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db
 from tests.browser import Browser
-from tests.oidc_fixtures import devop, jit_site, make_jit_site, rogue_op  # noqa: F401 - OpenID Provider fixtures
+from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOMAIN = {

@@ -157,13 +157,20 @@ def make_jit_site(make_settings, request):
 
     ``with_devop`` registers a client at the real development provider for this
     site's callback and configures it as provider ``devop`` (plus
-    ``devop_options`` such as ``trust_email``); ``providers``,
+    ``devop_options`` such as ``trust_email``); ``database_url`` replaces the
+    test's SQLite database; ``providers``,
     ``schemes``, ``policies`` and ``resources`` add to the demo configuration.
     """
     sites: list[JitSite] = []
 
     def make(
-        providers=None, schemes=None, policies=None, resources=None, with_devop=True, devop_options=None
+        providers=None,
+        schemes=None,
+        policies=None,
+        resources=None,
+        with_devop=True,
+        devop_options=None,
+        database_url=None,
     ) -> JitSite:
         port = free_port()
         configured = {}
@@ -186,7 +193,10 @@ def make_jit_site(make_settings, request):
                 "resources": DEMO_RESOURCES + list(resources or []),
             }
         }
-        path = make_settings(extra={"identity_providers": configured, "application_domains": domains}, schemes=schemes)
+        extra = {"identity_providers": configured, "application_domains": domains}
+        if database_url:
+            extra["database_url"] = database_url
+        path = make_settings(extra=extra, schemes=schemes)
         application = create_app(path, testing=True)
         with application.app_context():
             db.create_all()
@@ -206,3 +216,25 @@ def make_jit_site(make_settings, request):
 def jit_site(make_jit_site) -> JitSite:
     """A stepgate with the shipped JIT schemes and the real development provider as ``devop``."""
     return make_jit_site()
+
+
+POSTGRES = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards (skipped without a server)."""
+    import secrets
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres: {exc}")
+    name = f"stepgate_jit_{secrets.token_hex(6)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -86,6 +86,15 @@ def test_a_user_name_held_by_a_local_account_is_refused_never_merged(jit_site):
 
 def test_simultaneous_first_sign_ins_of_one_person_create_one_user(jit_site):
     """Both browsers reach the callback; the two callbacks race; the database decides."""
+    race_two_first_sign_ins(jit_site)
+
+
+def test_simultaneous_first_sign_ins_on_postgresql_create_one_user(make_jit_site, postgres_url):
+    """The same over HTTP with PostgreSQL behind it (test_jit_provisioning forces the insert race itself)."""
+    race_two_first_sign_ins(make_jit_site(database_url=postgres_url))
+
+
+def race_two_first_sign_ins(jit_site):
     browsers = [jit_site.browser() for _ in range(2)]
     try:
         callbacks = []

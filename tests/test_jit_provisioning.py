@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from app import audit, federation, identity, provisioning
+from app import audit, create_app, federation, identity, provisioning
 from app.extensions import db
 
 POLICY = provisioning.ProvisioningPolicy(
@@ -96,3 +99,38 @@ def test_sync_records_one_audit_event_per_changed_attribute_with_old_and_new_val
             "provider": "devop",
         }
         assert user.attributes == {"first-name": "Pat", "locale": "nl", "mail": "pat@new.example"}
+
+
+def test_on_postgresql_the_loser_of_a_real_race_waits_for_the_winner_and_identifies_it(make_settings, postgres_url):
+    site = create_app(make_settings(extra={"database_url": postgres_url}), testing=True)
+    with site.app_context():
+        db.create_all()
+    winner_inserted, winner_may_commit = threading.Event(), threading.Event()
+
+    def winner():
+        with site.app_context():
+            user, created = provisioning.provision(FEDERATED, "pat", POLICY)
+            winner_inserted.set()  # inserted, not committed: invisible to the loser's lookup
+            winner_may_commit.wait(10)
+            db.session.commit()
+            return user.id, created
+
+    def loser():
+        winner_inserted.wait(10)
+        with site.app_context():
+            threading.Timer(0.5, winner_may_commit.set).start()  # commit while the loser waits on the unique index
+            user, created = provisioning.provision(FEDERATED, "pat", POLICY)
+            db.session.commit()
+            return user.id, created
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.submit(winner), pool.submit(loser)
+            (winner_id, winner_created), (loser_id, loser_created) = first.result(20), second.result(20)
+        assert winner_created and not loser_created and winner_id == loser_id
+        with site.app_context():
+            assert [u.user_name for u in identity.list_users()] == ["pat"]
+    finally:
+        with site.app_context():
+            db.session.remove()
+            db.engine.dispose()
