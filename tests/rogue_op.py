@@ -115,6 +115,9 @@ class RogueProvider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real providers do
+            disable_nagle_algorithm = True  # headers and body are separate writes
+
             def log_message(self, *args):
                 pass
 
@@ -140,6 +143,7 @@ class RogueProvider:
                     target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
                     self.send_response(302)
                     self.send_header("Location", target)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return None
                 if url.path == "/userinfo":

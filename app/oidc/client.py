@@ -7,9 +7,11 @@ the signature with the provider's keys. stepgate adds what they leave to the
 caller: discovery and JWKS caching, key rotation, refusing ``alg: none``,
 timeouts, and the ``sub`` check on userinfo.
 
-One HTTP connection pool per provider per process: each exchange uses a new,
-light Authlib session (it keeps the token as state, so it is not shared between
-threads) mounted on the provider's shared ``HTTPAdapter``.
+One Authlib session (a ``requests.Session``, so one connection pool) per
+provider per process, shared by every request thread: nothing per sign-in is
+kept on it. The redirect URI, scope, state, nonce and verifier go in each call,
+and every call withholds the session's token, so the access token one person's
+exchange leaves on it is never sent anywhere.
 """
 
 from __future__ import annotations
@@ -64,25 +66,13 @@ class OIDCClient:
     def __init__(self, provider: IdentityProvider, documents: DocumentStore):
         self.provider = provider
         self.documents = documents
-        self.adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
-        self._http = requests.Session()
-        self._mount(self._http)
-
-    def _mount(self, session: requests.Session) -> None:
-        session.mount("https://", self.adapter)
-        session.mount("http://", self.adapter)
-
-    def _oauth(self, redirect_uri: str, scopes: tuple[str, ...] | list[str] = ()) -> OAuth2Session:
-        session = OAuth2Session(
-            self.provider.client_id,
-            self.provider.client_secret,
-            scope=" ".join(scopes or self.provider.scopes),
-            redirect_uri=redirect_uri,
-            token_endpoint_auth_method=self.provider.token_endpoint_auth_method,
+        self.session = OAuth2Session(
+            provider.client_id,
+            provider.client_secret,
+            token_endpoint_auth_method=provider.token_endpoint_auth_method,
             code_challenge_method="S256",
+            default_timeout=provider.timeout,
         )
-        self._mount(session)
-        return session
 
     # -- discovery and keys -------------------------------------------------
 
@@ -113,7 +103,7 @@ class OIDCClient:
 
     def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            response = self._http.get(url, timeout=self.provider.timeout)
+            response = self.session.get(url, withhold_token=True)
             response.raise_for_status()
             body = response.json()
         except requests.RequestException as exc:
@@ -128,21 +118,25 @@ class OIDCClient:
 
     def authorization_request(self, redirect_uri: str, scopes: list[str] | None = None) -> AuthorizationRequest:
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
-        url, _ = self._oauth(redirect_uri, scopes or ()).create_authorization_url(
-            self.metadata()["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
+        url, _ = self.session.create_authorization_url(
+            self.metadata()["authorization_endpoint"],
+            state=state,
+            nonce=nonce,
+            code_verifier=verifier,
+            redirect_uri=redirect_uri,
+            scope=" ".join(scopes or self.provider.scopes),
         )
         return AuthorizationRequest(url, state, nonce, verifier)
 
     def exchange(self, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
         """Trade the code for tokens at the token endpoint."""
-        session = self._oauth(redirect_uri)
         try:
-            token = session.fetch_token(
+            token = self.session.fetch_token(
                 self.metadata()["token_endpoint"],
                 grant_type="authorization_code",
                 code=code,
                 code_verifier=code_verifier,
-                timeout=self.provider.timeout,
+                redirect_uri=redirect_uri,
             )
         except OAuthError as exc:
             raise errors.from_oauth(exc) from exc
@@ -150,8 +144,6 @@ class OIDCClient:
             raise errors.from_http(exc, "token") from exc
         except ValueError as exc:
             raise errors.OIDCError("idp.bad_response", "token: not JSON", malfunction=True) from exc
-        finally:
-            session.close()
         if not isinstance(token.get("id_token"), str):
             raise errors.OIDCError("id_token.missing", "the token response has no id_token")
         return dict(token)
@@ -189,8 +181,8 @@ class OIDCClient:
         if not endpoint or not access_token:
             return {}
         try:
-            response = self._http.get(
-                endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=self.provider.timeout
+            response = self.session.get(
+                endpoint, headers={"Authorization": f"Bearer {access_token}"}, withhold_token=True
             )
             response.raise_for_status()
             body = response.json()
