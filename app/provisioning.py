@@ -25,6 +25,8 @@ from app import audit, federation, identity
 from app.extensions import db
 
 SYNC_POLICIES = ("force", "import", "never")
+USER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+"""A user name from a claim: up to 255 characters, no control characters."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,15 @@ def claim_text(value: Any) -> str | None:
 
 
 def map_claims(claims: dict[str, Any], policy: ProvisioningPolicy, *, creating: bool) -> dict[str, str]:
-    """The attributes these claims set: only listed claims, renamed, filtered by sync policy."""
+    """The attributes these claims set: only listed claims, renamed, filtered by sync policy.
+
+    An ``email`` the provider has not verified is never stored: other steps may
+    trust the attribute it would land in.
+    """
     attributes = {}
     for claim in policy.key_claims:
+        if claim == "email" and claims.get("email_verified") not in (True, "true"):
+            continue
         attribute = policy.attribute_of(claim)
         mode = policy.sync_of(attribute)
         if mode == "never" or (mode == "import" and not creating):
@@ -90,6 +98,8 @@ def provision(
     linked = federation.find_linked_user(issuer, subject)
     if linked is not None:
         return require_active(linked), False
+    if not USER_NAME.fullmatch(user_name):
+        raise Refused("registration.bad_user_name", {"user_name": user_name[:64]})
     attributes = map_claims(federated.get("claims") or {}, policy, creating=True)
     try:
         with db.session.begin_nested():

@@ -108,7 +108,7 @@ input[type=text]{display:block;width:100%;padding:.4rem}</style></head><body>
 <h1>Development provider</h1><p>Signing in to <code>${escape(clientId)}</code>. Any user name works; no password.</p>
 <form id="devop-login" method="post" action="/interaction/${escape(uid)}/login">
 ${field('login', 'User name')}${field('given_name', 'Given name (optional)')}${field('family_name', 'Family name (optional)')}
-${field('email', 'Email (optional)')}<label><input name="email_verified" type="checkbox" value="true"> Email verified</label>
+${field('email', 'Email (optional)')}<label><input name="email_unverified" type="checkbox" value="true"> Email not verified</label>
 ${field('locale', 'Locale (optional)')}
 <button type="submit">Sign in</button></form>
 <form id="devop-cancel" method="post" action="/interaction/${escape(uid)}/abort"><button type="submit">Cancel</button></form>
@@ -125,7 +125,7 @@ function claimsFrom(form) {
     family_name: family,
     name: `${given} ${family}`,
     email: form.get('email')?.trim() || `${login}@example.org`,
-    email_verified: form.get('email_verified') === 'true',
+    email_verified: form.get('email_unverified') !== 'true',
     locale: form.get('locale')?.trim() || 'en',
   };
 }

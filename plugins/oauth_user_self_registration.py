@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from app import provisioning
 from app.engine import FlowContext, Plugin, StepResult
 
-UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken")
+UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ def at_provider(page) -> bool:
     return "Development provider" in page.text and 'id="devop-login"' in page.text
 
 
-def provider_sign_in(browser, path: str, login: str, *, email_verified: bool = False, **claims):
+def provider_sign_in(browser, path: str, login: str, *, email_verified: bool = True, **claims):
     """Open ``path`` on stepgate, sign in at the development provider as ``login``; return the page reached."""
     page = browser.get(path)
     assert at_provider(page), f"expected the provider's login page, got {page.url}: {page.text[:300]}"
-    fields = {"login": login, "email_verified": "true" if email_verified else "", **claims}
+    fields = {"login": login, "email_unverified": "" if email_verified else "true", **claims}
     return browser.submit(fields)
 
 

@@ -36,6 +36,16 @@ def test_first_sign_in_without_password_creates_the_user_with_exactly_the_mapped
         assert [e.event for e in audit.query(user_id=user.id, event="user.created")] == ["user.created"]
 
 
+def test_an_email_the_provider_has_not_verified_is_not_stored(jit_site):
+    with jit_site.browser() as browser:
+        page = provider_sign_in(
+            browser, "/demo/jit-nopassword/", "quinn", email="boss@corp.example", email_verified=False
+        )
+        assert page.status_code == 200
+        assert "mail" not in attributes_shown(page)
+        assert "boss@corp.example" not in page.text
+
+
 def test_the_password_prompt_shows_the_user_name_read_only_and_enforces_the_policy(jit_site):
     with jit_site.browser() as browser:
         prompt = provider_sign_in(browser, "/demo/jit/reports", "frank", given_name="Frank")
@@ -104,7 +114,7 @@ def race_two_first_sign_ins(jit_site):
             form = browser.form(page)
             answer = browser.session.post(
                 urljoin(page.url, form["action"]),
-                data={**form["fields"], "login": "ivan", "email_verified": ""},
+                data={**form["fields"], "login": "ivan", "email_unverified": ""},
                 allow_redirects=False,
                 timeout=10,
             )

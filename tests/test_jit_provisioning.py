@@ -48,6 +48,21 @@ def test_on_return_only_force_attributes_are_taken_from_the_provider():
     }
 
 
+def test_an_unverified_email_never_becomes_an_attribute():
+    unverified = {**FEDERATED["claims"], "email_verified": False}
+    assert "mail" not in provisioning.map_claims(unverified, POLICY, creating=True)
+    assert "mail" not in provisioning.map_claims({**unverified, "email_verified": "false"}, POLICY, creating=False)
+
+
+def test_a_user_name_the_store_cannot_hold_is_refused_cleanly(app):
+    with app.app_context():
+        for bad in ("x" * 256, "tab\tname", ""):
+            with pytest.raises(provisioning.Refused) as refused:
+                provisioning.provision(FEDERATED, bad, POLICY)
+            assert refused.value.reason == "registration.bad_user_name"
+        assert list(identity.list_users()) == []
+
+
 def test_a_lost_race_identifies_the_winner_instead_of_failing(app, monkeypatch):
     with app.app_context():
         winner, created = provisioning.provision(FEDERATED, "pat", POLICY)

@@ -71,7 +71,7 @@ def test_a_scheme_offering_several_providers_shows_a_chooser(make_jit_site, rogu
         browser.get("/demo/jit-nopassword/")
         page = browser.get("/oam/server/auth_cred_submit?provider=devop")
         assert at_provider(page)
-        done = browser.submit({"login": "dave", "email_verified": ""})
+        done = browser.submit({"login": "dave", "email_unverified": ""})
         assert '<strong id="user-name">dave</strong>' in done.text
 
 

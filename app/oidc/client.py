@@ -34,6 +34,8 @@ from app.oidc.documents import DISCOVERY_TTL, JWKS_TTL, import_keys
 from app.oidc.providers import IdentityProvider
 from app.timeutil import utcnow
 
+MAX_SUBJECT = 255
+"""OpenID Connect Core 2: ``sub`` is at most 255 ASCII characters."""
 PROTECTED_CLAIMS = frozenset({"iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "at_hash"})
 """Userinfo may refresh profile claims, never the ones that say who issued the token to whom."""
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
@@ -171,8 +173,8 @@ class OIDCClient:
             raise errors.from_jose(exc) from exc
         except ValueError as exc:
             raise errors.OIDCError("id_token.malformed", str(exc)) from exc
-        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-            raise errors.OIDCError("id_token.bad_claims", "no sub")
+        if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= MAX_SUBJECT:
+            raise errors.OIDCError("id_token.bad_claims", "sub missing or longer than 255 characters")
         return dict(claims)
 
     def userinfo(self, access_token: str, subject: str) -> dict[str, Any]:

@@ -49,6 +49,7 @@ MESSAGES: dict[str, str] = {
     "userinfo.sub_mismatch": "Your identity provider described another person; the sign-in was refused.",
     "registration.no_federated_identity": "Account creation needs a sign-in at an identity provider first.",
     "registration.user_name_taken": "An account with this user name already exists. Contact your administrator.",
+    "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
 }
