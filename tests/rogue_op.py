@@ -6,7 +6,7 @@ through joserfc. ``mode`` picks the forgery of the next token: ``good``,
 ``wrong_key`` (signed by a key it does not publish, under a published kid),
 ``wrong_audience``, ``wrong_issuer``, ``wrong_nonce``, ``expired``,
 ``alg_none`` (unsigned), ``userinfo_other_sub``, ``slow_token`` (answers after
-``slow_seconds``). ``rotate_keys()`` starts signing with a new key published
+``slow_seconds``), ``token_500`` (the token endpoint breaks). ``rotate_keys()`` starts signing with a new key published
 alongside the old one.
 """
 
@@ -159,6 +159,14 @@ class RogueProvider:
                 provider.token_requests += 1
                 if provider.mode == "slow_token":
                     time.sleep(provider.slow_seconds)
+                if provider.mode == "token_500":
+                    page = b"<html>Internal Server Error</html>"
+                    self.send_response(500)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return None
                 grant = provider.codes.pop(form.get("code", ""), None)
                 if grant is None:
                     return self._json({"error": "invalid_grant"}, 400)

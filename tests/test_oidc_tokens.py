@@ -98,15 +98,22 @@ def test_a_rotated_signing_key_is_fetched_once_and_then_reused(rogue_site, rogue
     assert rogue_op.jwks_requests == 2, "known keys come from the database, not a new fetch"
 
 
-def test_a_slow_token_endpoint_ends_on_error_with_a_clear_page(rogue_site, rogue_op):
-    rogue_op.mode = "slow_token"
+@pytest.mark.parametrize(
+    ("mode", "reason", "text"),
+    [
+        ("slow_token", "idp.timeout", "did not answer in time"),
+        ("token_500", "idp.bad_response", "sent an answer we could not use"),
+    ],
+)
+def test_a_slow_or_broken_token_endpoint_ends_on_error_with_a_clear_page(rogue_site, rogue_op, mode, reason, text):
+    rogue_op.mode = mode
     with rogue_site.browser() as browser:
         page = browser.get("/demo/rogue/")
     assert page.status_code == 401
-    assert "did not answer in time" in page.text and "<code>idp.timeout</code>" in page.text
+    assert text in page.text and f"<code>{reason}</code>" in page.text
     with rogue_site.app.app_context():
-        [step] = audit.query(event="step", reason="idp.timeout")
-        assert step.outcome == "error"
+        [step] = audit.query(event="step", reason=reason)
+        assert step.outcome == "error" and step.plugin == "OpenIDConnectPlugin"
 
 
 def test_a_replayed_callback_is_refused(rogue_site, rogue_op):
