@@ -100,7 +100,7 @@ class UserIdentificationPlugin(Plugin):
         if user is None:
             user = self._match_by_email(federated)
             if user is None:
-                return StepResult.failure("user.not_found", {"provider": federated["provider"]})
+                return StepResult.failure("user.not_linked", {"provider": federated["provider"]})
             matched_by = "email"
         if not user.active:
             return StepResult.error(f"user.{user.status}", {"user_name": user.user_name})

@@ -118,7 +118,7 @@ def test_an_account_is_never_matched_by_email_from_a_provider_not_trusted_for_it
         db.session.commit()
     with untrusted.browser() as browser:
         page = provider_sign_in(browser, "/demo/email/", "nora", email="nora@corp.example")
-    assert page.status_code == 401 and "<code>user.not_found</code>" in page.text, "provider not trusted for email"
+    assert page.status_code == 401 and "<code>user.not_linked</code>" in page.text, "provider not trusted for email"
 
 
 def test_a_trusted_provider_matches_a_verified_email_and_links_it_but_never_an_unverified_one(make_jit_site):
@@ -128,7 +128,7 @@ def test_a_trusted_provider_matches_a_verified_email_and_links_it_but_never_an_u
         db.session.commit()
     with site.browser() as browser:
         page = provider_sign_in(browser, "/demo/email/", "olga", email="olga@corp.example", email_verified=False)
-    assert page.status_code == 401 and "<code>user.not_found</code>" in page.text, "unverified email matches nothing"
+    assert page.status_code == 401 and "<code>user.not_linked</code>" in page.text, "unverified email matches nothing"
     with site.browser() as browser:
         page = provider_sign_in(browser, "/demo/email/", "olga", email="olga@corp.example")
     assert '<strong id="user-name">olga.local</strong>' in page.text

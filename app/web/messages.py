@@ -47,6 +47,7 @@ MESSAGES: dict[str, str] = {
     "id_token.malformed": "The sign-in token could not be read; it was refused.",
     "id_token.no_username": "Your identity provider did not send the user name this server needs.",
     "userinfo.sub_mismatch": "Your identity provider described another person; the sign-in was refused.",
+    "user.not_linked": "No account here is linked to this sign-in. Contact your administrator.",
     "registration.no_federated_identity": "Account creation needs a sign-in at an identity provider first.",
     "registration.user_name_taken": "An account with this user name already exists. Contact your administrator.",
     "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
