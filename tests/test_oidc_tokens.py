@@ -124,3 +124,21 @@ def test_a_replayed_callback_is_refused(rogue_site, rogue_op):
     assert first.status_code == 200
     assert replay.status_code == 400 and "<code>flow.expired</code>" in replay.text
     assert SUBJECT not in replay.text
+
+
+def test_unknown_key_ids_cannot_make_the_server_hammer_the_provider(make_jit_site, rogue_op):
+    site = make_jit_site(
+        with_devop=False,
+        providers={"rogue": rogue_op.settings(jwks_min_refresh_seconds=3600)},
+        schemes={"RogueScheme.yaml": ROGUE_SCHEME},
+        policies={"Rogue": {"scheme": "RogueScheme"}},
+        resources=[{"url": "/demo/rogue/**", "policy": "Rogue"}],
+    )
+    with site.browser() as browser:
+        assert browser.get("/demo/rogue/").status_code == 200
+    rogue_op.rotate_keys()
+    for _ in range(3):
+        with site.browser() as browser:
+            page = browser.get("/demo/rogue/")
+        assert page.status_code == 401 and "<code>id_token.bad_signature</code>" in page.text
+    assert rogue_op.jwks_requests == 1, "within jwks_min_refresh_seconds the stored key set is used"

@@ -47,7 +47,7 @@ class IdentityProvider:
     enabled: bool = True
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
-    jwks_min_refresh_seconds: int = 60
+    jwks_min_refresh_seconds: int = 10
     leeway_seconds: int = 60
 
     @property
@@ -99,7 +99,7 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
     }
     whole = {
         key: int(_number(body, key, default, check, minimum=0))
-        for key, default in (("jwks_min_refresh_seconds", 60), ("leeway_seconds", 60))
+        for key, default in (("jwks_min_refresh_seconds", 10), ("leeway_seconds", 60))
     }
     if len(check.problems) > before:
         return None
