@@ -149,3 +149,12 @@ def test_on_postgresql_the_loser_of_a_real_race_waits_for_the_winner_and_identif
         with site.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_account_is_created_in_the_configured_identity_store(app):
+    partners = provisioning.ProvisioningPolicy(store="partners", key_claims=("email",), mapping={"email": "mail"})
+    with app.app_context():
+        user, created = provisioning.provision(FEDERATED, "pat", partners)
+        db.session.commit()
+        assert created and user.store == "partners" and user.attributes == {"mail": "pat@example.org"}
+        assert identity.find_by_user_name("default", "pat") is None
