@@ -15,12 +15,13 @@ from datetime import datetime, timedelta
 
 from joserfc.jwk import KeySet
 from sqlalchemy import JSON, String
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
 from app.timeutil import utcnow
 
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 DISCOVERY_TTL = timedelta(hours=1)
 JWKS_TTL = timedelta(hours=6)
 
@@ -38,20 +39,26 @@ class DatabaseDocuments:
     """Where an OIDC client keeps what it fetched: ``get``/``put`` by (issuer, kind)."""
 
     def get(self, issuer: str, kind: str) -> tuple[dict, datetime] | None:
-        row = db.session.get(ProviderDocument, (issuer, kind))
+        row = db.session.get(ProviderDocument, (issuer, kind), populate_existing=True)
         return (row.body, row.fetched_at) if row is not None else None
 
     def put(self, issuer: str, kind: str, body: dict) -> None:
-        """Store in a savepoint, so a concurrent writer never undoes the caller's transaction."""
-        try:
-            with db.session.begin_nested():
-                row = db.session.get(ProviderDocument, (issuer, kind))
-                if row is None:
-                    db.session.add(ProviderDocument(issuer=issuer, kind=kind, body=body, fetched_at=utcnow()))
-                else:
-                    row.body, row.fetched_at = body, utcnow()
-        except IntegrityError:
-            pass  # another process stored the same document first
+        """Store with one upsert: concurrent first fetches never conflict, and nothing is read first.
+
+        Reading before writing inside a savepoint would let two SQLite
+        transactions each hold a read lock while waiting for the other's write.
+        """
+        values = {"issuer": issuer, "kind": kind, "body": body, "fetched_at": utcnow()}
+        dialect = db.session.get_bind().dialect.name
+        if dialect not in _UPSERTS:
+            db.session.merge(ProviderDocument(**values))
+            return
+        statement = _UPSERTS[dialect](ProviderDocument).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["issuer", "kind"],
+            set_={"body": statement.excluded.body, "fetched_at": statement.excluded.fetched_at},
+        )
+        db.session.execute(statement)
 
     @staticmethod
     def fresh(fetched_at: datetime, ttl: timedelta) -> bool:
