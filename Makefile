@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
+DEVOP := devop/node_modules/.package-lock.json
 
 .PHONY: run test lint format serve clean
 
@@ -13,9 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,postgres,serve]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(DEVOP)
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(BIN)/python dev/supervisor.py
+
+# The development OpenID Provider (oidc-provider from npm, pinned by devop/package-lock.json).
+$(DEVOP): devop/package-lock.json
+	cd devop && npm ci --no-audit --no-fund
 
 test: $(STAMP)
 	$(BIN)/ruff check app plugins tests examples
@@ -30,7 +35,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix app plugins tests examples
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache devop/node_modules
 
 # The example self-registration page (examples/registration_page) beside `make run`:
 # REGISTRATION_SECRET_KEY must equal the plugin's secret_key, SCIM_TOKEN one of scim.tokens.

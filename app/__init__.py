@@ -65,6 +65,9 @@ def _register(app: Flask) -> None:
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
     _register_self_registration(app)
+    from app.web import oidc
+
+    app.register_blueprint(oidc.bp)
     cli.register(app)
 
     @app.errorhandler(CSRFError)

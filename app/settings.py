@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
@@ -94,6 +95,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         schemes_dir = "schemes"
     stores = _identity_stores(doc, check)
     domains = parse_application_domains(doc.get("application_domains"), doc, check)
+    providers = parse_identity_providers(doc, check)
     numbers = {
         key: _positive_int(doc, key, default, check)
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
@@ -111,7 +113,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         identity_stores=stores,
         application_domains=domains,
         trusted_proxies=trusted,
-        identity_providers=doc.get("identity_providers"),
+        identity_providers=providers,
         scim=scim,
         **numbers,
     )
