@@ -111,25 +111,30 @@ def jit_scheme(oidc_params: dict, registration_params: dict) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def test_an_unknown_provider_and_self_registration_are_refused_at_load_with_their_lines():
+def test_an_unknown_provider_and_bad_provisioning_parameters_are_refused_at_load_with_their_lines():
     text = jit_scheme(
         {"provider": "nowhere"},
         {
-            "autoprovisioning": "False",
-            "registration_url": "https://register.example.org/",
-            "secret_key": "a-secret",
+            "autoprovisioning": "True",
             "autoprovision_key_user_record_attribute_list": "email",
             "autoprovision_idtoken_to_user_attribute_mapping": "email:mail, name:cn",
             "autoprovision_attribute_sync": "mail:sometimes",
             "autoprovision_password_policy_regex": "([",
         },
     )
-    assert scheme_problems(text)[:5] == [
+    assert scheme_problems(text)[:4] == [
         "jit.yaml:7: identity provider 'nowhere' is not defined (providers: devop, google)",
-        "jit.yaml:11: self-registration (autoprovisioning: false) is not available yet; set it to true",
-        "jit.yaml:15: claim 'name' is mapped but not in autoprovision_key_user_record_attribute_list",
-        "jit.yaml:16: sync policy of 'mail' must be force, import or never",
-        "jit.yaml:17: not a valid regular expression: unterminated character set at position 1",
+        "jit.yaml:13: claim 'name' is mapped but not in autoprovision_key_user_record_attribute_list",
+        "jit.yaml:14: sync policy of 'mail' must be force, import or never",
+        "jit.yaml:15: not a valid regular expression: unterminated character set at position 1",
+    ]
+
+
+def test_self_registration_needs_an_absolute_page_address_and_a_secret_key():
+    text = jit_scheme({"provider": "devop"}, {"autoprovisioning": "false", "registration_url": "/register"})
+    assert scheme_problems(text) == [
+        "jit.yaml:12: registration_url '/register' must be an absolute http(s) URL",
+        "jit.yaml:11: secret_key is required when autoprovisioning is false",
     ]
 
 
