@@ -11,8 +11,9 @@ Refusals that typing again cannot fix (the linked account is locked, the user
 name belongs to someone else) are ERRORs: the flow ends at once on a clear page
 instead of re-showing the password prompt.
 
-Self-registration (``autoprovisioning: false``, OAM mode 1) is refused at load
-for now.
+With ``autoprovisioning: false`` (OAM mode 1) the person is sent to the
+organisation's own registration page with a ``registrationid`` and comes back
+to ``/oam/server/auth_cred_submit``; ``app.selfregistration`` owns that contract.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import provisioning
+from app import provisioning, selfregistration
 from app.engine import FlowContext, Plugin, StepResult
 
 UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
@@ -30,10 +31,10 @@ UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "re
 @dataclass(frozen=True)
 class Params:
     autoprovision_key_user_record_attribute_list: list[str] = field(
-        metadata={"help": "the ID token claims that become attributes; only these"}
+        default_factory=list, metadata={"help": "the ID token claims that become attributes; only these"}
     )
     autoprovision_idtoken_to_user_attribute_mapping: dict[str, str] = field(
-        metadata={"help": "claim:attribute pairs, e.g. email:mail, given_name:first-name"}
+        default_factory=dict, metadata={"help": "claim:attribute pairs, e.g. email:mail, given_name:first-name"}
     )
     autoprovisioning: bool = field(default=False, metadata={"help": "true: create the account from the ID token"})
     registration_url: str = field(default="", metadata={"help": "self-registration page (autoprovisioning: false)"})
@@ -69,9 +70,7 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
     def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:
         problems: list[tuple[str | None, str]] = []
         if not params.autoprovisioning:
-            problems.append(
-                ("autoprovisioning", "self-registration (autoprovisioning: false) is not available yet; set it to true")
-            )
+            return _self_registration_problems(params)
         if not params.autoprovision_key_user_record_attribute_list:
             problems.append(("autoprovision_key_user_record_attribute_list", "name at least one claim"))
         listed = set(params.autoprovision_key_user_record_attribute_list)
@@ -107,6 +106,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
         return problems
 
     def process(self, ctx: FlowContext) -> StepResult:
+        if not self.params.autoprovisioning:
+            return selfregistration.register(ctx, self.params.registration_url, self.params.secret_key)
         federated = ctx.data.get("federated")
         user_name = ctx.values.get("USERNAME")
         if not federated or not user_name:
@@ -134,3 +135,15 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
         if regex is not None and not regex.fullmatch(password):
             return "registration.password_policy"
         return None
+
+
+def _self_registration_problems(params: Params) -> list[tuple[str | None, str]]:
+    """Mode 1 needs the page's address and the shared HMAC key (OAM marks both mandatory)."""
+    problems: list[tuple[str | None, str]] = []
+    if not params.registration_url:
+        problems.append(("registration_url", "registration_url is required when autoprovisioning is false"))
+    elif problem := selfregistration.check_registration_url(params.registration_url):
+        problems.append(("registration_url", problem))
+    if not params.secret_key:
+        problems.append(("secret_key", "secret_key is required when autoprovisioning is false"))
+    return problems
