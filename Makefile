@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 MERMAID := app/static/vendor/mermaid.min.js
+DEVOP := devop/node_modules/.package-lock.json
 
 .PHONY: run test lint format serve clean bench-admin
 
@@ -20,24 +21,34 @@ $(MERMAID): admin-assets/package.json admin-assets/package-lock.json
 	mkdir -p $(dir $@)
 	cp admin-assets/node_modules/mermaid/dist/mermaid.min.js $@
 
-run: $(STAMP) $(MERMAID)
+run: $(STAMP) $(DEVOP) $(MERMAID)
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(BIN)/python dev/supervisor.py
+
+# The development OpenID Provider (oidc-provider from npm, pinned by devop/package-lock.json).
+$(DEVOP): devop/package-lock.json
+	cd devop && npm ci --no-audit --no-fund
 
 test: $(STAMP) $(MERMAID)
-	$(BIN)/ruff check app plugins tests
+	$(BIN)/ruff check app plugins tests examples
 	$(BIN)/pytest
 
 bench-admin: $(STAMP)
 	$(BIN)/python bench/admin_pages.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check app plugins tests
-	$(BIN)/ruff format --check app plugins tests
+	$(BIN)/ruff check app plugins tests examples
+	$(BIN)/ruff format --check app plugins tests examples
 
 format: $(STAMP)
-	$(BIN)/ruff format app plugins tests
-	$(BIN)/ruff check --fix app plugins tests
+	$(BIN)/ruff format app plugins tests examples
+	$(BIN)/ruff check --fix app plugins tests examples
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache devop/node_modules
+
+# The example self-registration page (examples/registration_page) beside `make run`:
+# REGISTRATION_SECRET_KEY must equal the plugin's secret_key, SCIM_TOKEN one of scim.tokens.
+.PHONY: registration-page
+registration-page: $(STAMP)
+	STEPGATE_URL=$${STEPGATE_URL:-http://127.0.0.1:5000} $(BIN)/python -m examples.registration_page

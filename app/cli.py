@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(init_db)
     app.cli.add_command(demo_group)
+    app.cli.add_command(secrets_group)
 
 
 @click.command("init-db")
@@ -328,3 +329,31 @@ def _seed_admin(password: str) -> None:
     click.echo(f"  Password:   {password}")
     click.echo("  Console at: http://127.0.0.1:5000/admin/")
     click.echo("")
+
+
+@click.group("secrets", cls=AppGroup)
+def secrets_group() -> None:
+    """{AES} values for secrets in configuration files (master key in STEPGATE_MASTER_KEY)."""
+
+
+@secrets_group.command("master-key")
+def secrets_master_key() -> None:
+    """Print a new random master key for STEPGATE_MASTER_KEY."""
+    from app.secretbox import new_master_key
+
+    click.echo(new_master_key())
+
+
+@secrets_group.command("encrypt")
+@click.option(
+    "--value", prompt=True, hide_input=True, confirmation_prompt=True, help="the secret (prompted if omitted)"
+)
+def secrets_encrypt(value: str) -> None:
+    """Encrypt a secret with STEPGATE_MASTER_KEY; print the {AES} value to put in a scheme or settings."""
+    from app.secretbox import SecretError, encrypt, master_key
+
+    try:
+        click.echo(encrypt(value, master_key()))
+    except SecretError as exc:
+        click.echo(f"stepgate: {exc}", err=True)
+        sys.exit(1)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
+from app.scim.config import ScimSettings, parse_scim
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,7 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
     scheme_reload_seconds: int = 2
     admin_group: str = "admins"
+    scim: ScimSettings | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -58,6 +61,7 @@ KNOWN_KEYS = {
     "identity_providers",
     "scheme_reload_seconds",
     "admin_group",
+    "scim",
 }
 
 
@@ -95,6 +99,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         schemes_dir = "schemes"
     stores = _identity_stores(doc, check)
     domains = parse_application_domains(doc.get("application_domains"), doc, check)
+    providers = parse_identity_providers(doc, check)
     numbers = {
         key: _positive_int(doc, key, default, check)
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
@@ -103,6 +108,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
         check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
     admin = _admin_settings(doc, check)
+    scim = parse_scim(doc.get("scim"), doc, check, stores)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -112,7 +118,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
         identity_stores=stores,
         application_domains=domains,
         trusted_proxies=trusted,
-        identity_providers=doc.get("identity_providers"),
+        identity_providers=providers,
+        scim=scim,
         **numbers,
         **admin,
     )

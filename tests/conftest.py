@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db
 from tests.browser import Browser
+from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOMAIN = {
@@ -32,6 +33,9 @@ DEMO_DOMAIN = {
         ],
     }
 }
+
+UNUSED_PROVIDERS = {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}}
+"""The shipped OpenID schemes need a provider to load; tests that sign in replace it (tests/oidc_fixtures.py)."""
 
 
 @pytest.fixture
@@ -52,6 +56,7 @@ def make_settings(tmp_path):
             "database_url": f"sqlite:///{base / 'stepgate.db'}",
             "schemes_dir": "schemes",
             "application_domains": DEMO_DOMAIN,
+            "identity_providers": UNUSED_PROVIDERS,
         }
         doc.update(extra or {})
         path = base / "config" / "settings.yaml"

@@ -57,7 +57,7 @@ def test_an_admin_finds_a_provisioned_user_sees_claims_as_text_locks_them_and_th
     admin = page_for()
     sign_in(admin, base, "/admin/", "admin")
     assert admin.url == base + "/admin/schemes"
-    admin.click("text=PasswordScheme")
+    admin.get_by_role("link", name="PasswordScheme", exact=True).click()
     admin.wait_for_selector("#graph svg")  # the bundled Mermaid drew the graph in the browser
     assert "User_Authentication" in admin.inner_text("#graph")
 
