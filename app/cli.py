@@ -128,17 +128,21 @@ def _print_trace(scheme, scenario, store: str) -> None:
 
     result = run_trace(scheme, scenario)
     click.echo(f"trace of {scheme.name} (version {scheme.version}) against {store}")
-    width = max(len(s.step) for s in result.steps) if result.steps else 4
+    width = max((len(s.step) for s in result.steps), default=4)
+    plugin_width = max((len(s.plugin) for s in result.steps), default=6)
     for i, step in enumerate(result.steps, 1):
         how = " (simulated)" if step.simulated else ""
         click.echo(
-            f"{i:2}. {step.step.ljust(width)}  {step.plugin:28} {step.outcome:9} "
+            f"{i:2}. {step.step.ljust(width)}  {step.plugin.ljust(plugin_width)}  {step.outcome:9} "
             f"{(step.reason or '-'):28} -> {step.transition}{how}"
         )
     click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
     user = result.user
     if user is not None:
-        click.echo(f"user: {user.store}/{user.user_name} ({'would be created' if user.created else 'existing'})")
+        click.echo(
+            f"user: {user.store}/{user.user_name} ({'would be created' if user.created else 'existing'}; "
+            f"status {user.status}; password {'set' if user.has_password else 'none'})"
+        )
         for key, value in user.attributes.items():
             click.echo(f"  {key}: {value}")
         for issuer, subject in user.links:

@@ -50,6 +50,7 @@ class TracedUser:
     attributes: dict[str, str]
     links: list[tuple[str, str]]
     created: bool
+    has_password: bool
 
 
 @dataclass
@@ -165,7 +166,14 @@ def _traced_user(user_id: int, newest_before: int) -> TracedUser | None:
         return None
     links = [(link.issuer, link.subject) for link in federation.links_of(user.id)]
     return TracedUser(
-        user.id, user.store, user.user_name, user.status, user.attributes, links, created=user.id > newest_before
+        user.id,
+        user.store,
+        user.user_name,
+        user.status,
+        user.attributes,
+        links,
+        created=user.id > newest_before,
+        has_password=user.password_hash is not None,
     )
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from flask import redirect, render_template, url_for
 
-from app.engine import FlowContext, Outcome, Plugin, StepResult
-from app.oidc.client import AuthorizationRequest, client_for
+from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
+from app.oidc.client import MAX_SUBJECT, AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
 from app.oidc.providers import IdentityProvider
@@ -110,6 +110,35 @@ class OpenIDConnectPlugin(Plugin):
             )
         except OIDCError as exc:
             return _outcome(exc, provider)
+        return self._signed_in(ctx, provider, identity)
+
+    def simulate(self, ctx: FlowContext, scenario: Scenario) -> StepResult:
+        """A dry run (``schemes trace``): the scenario's claims stand in for the validated ID token.
+
+        The provider is the step's provider whose issuer is the claims' ``iss``,
+        or the step's only enabled provider when ``iss`` is left out.
+        ``{"error": "access_denied"}`` stands for the provider's error answer.
+        """
+        claims = dict(scenario.claims)
+        if claims.get("error"):
+            reason = "idp.access_denied" if claims["error"] == "access_denied" else "idp.error"
+            return StepResult.failure(reason, {"error": str(claims["error"])[:64]})
+        providers = _enabled(self.params.provider, self.settings.identity_providers or {})
+        issuer = str(claims.get("iss") or "").rstrip("/")
+        if issuer:
+            provider = next((p for p in providers if p.issuer == issuer), None)
+        else:
+            provider = providers[0] if len(providers) == 1 else None
+        if provider is None:
+            return StepResult.failure("oidc.unknown_provider", {"issuer": issuer or "(none given; several providers)"})
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT:
+            return StepResult.failure("id_token.bad_claims", {"detail": "sub missing or longer than 255 characters"})
+        claims["iss"] = provider.issuer
+        return self._signed_in(ctx, provider, FederatedIdentity(provider.issuer, subject, claims))
+
+    def _signed_in(self, ctx: FlowContext, provider: IdentityProvider, identity: FederatedIdentity) -> StepResult:
+        """Publish the validated identity for later steps: ``federated`` and ``USERNAME``."""
         user_name = identity.claims.get(self.params.username_attr)
         if not isinstance(user_name, str) or not user_name.strip():
             return StepResult.failure("id_token.no_username", {"claim": self.params.username_attr})

@@ -1,8 +1,7 @@
 """Dry runs: a scheme traced step by step for a scenario, with nothing written to the store.
 
-The OpenID Connect plugin lands on another branch; here a test-only federated
-plugin (claims in, USERNAME out) and a test-only provisioning plugin stand in
-for it, next to the shipped PasswordScheme.
+The shipped PasswordScheme and JIT schemes (tests/test_scheme_trace_jit.py),
+plus test-only plugins where the engine's contract itself is under test.
 """
 
 from __future__ import annotations
@@ -227,7 +226,8 @@ def test_cli_trace_prints_each_step_and_the_result(runner, add_user, tmp_path):
         "success",
     ]
     assert "result: success" in lines
-    assert "user: default/alice (existing)" in lines and "  mail: alice@example.org" in lines
+    assert "user: default/alice (existing; status active; password set)" in lines
+    assert "  mail: alice@example.org" in lines
 
 
 def test_cli_trace_against_a_store_state_file_uses_a_throwaway_store(app, runner, tmp_path):
@@ -250,7 +250,7 @@ def test_cli_trace_against_a_store_state_file_uses_a_throwaway_store(app, runner
     )
     assert result.exit_code == 0, result.output
     assert "a throwaway store with 1 user(s)" in result.output
-    assert "result: success" in result.output and "user: default/dora (existing)" in result.output
+    assert "result: success" in result.output and "user: default/dora (existing;" in result.output
     with app.app_context():
         assert identity.find_by_user_name("default", "dora") is None
 
