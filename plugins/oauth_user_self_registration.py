@@ -22,7 +22,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import provisioning, selfregistration
+from app import identity, provisioning, selfregistration
 from app.engine import FlowContext, Plugin, StepResult
 
 UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
@@ -94,15 +94,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
             re.compile(params.autoprovision_password_policy_regex)
         except re.error as exc:
             problems.append(("autoprovision_password_policy_regex", f"not a valid regular expression: {exc}"))
-        stores = getattr(settings, "identity_stores", None)
-        if stores is not None and params.autoprovision_useridentitystore not in stores:
-            problems.append(
-                (
-                    "autoprovision_useridentitystore",
-                    f"identity store '{params.autoprovision_useridentitystore}' is not defined "
-                    f"(stores: {', '.join(stores)})",
-                )
-            )
+        if problem := identity.store_problem(settings, params.autoprovision_useridentitystore):
+            problems.append(("autoprovision_useridentitystore", problem))
         return problems
 
     def process(self, ctx: FlowContext) -> StepResult:

@@ -66,14 +66,8 @@ class UserIdentificationPlugin(Plugin):
             else:
                 if claim != "email":
                     problems.append(("KEY_FEDERATED_MATCH", "only the verified 'email' claim may match an account"))
-        if settings is not None and params.KEY_IDENTITY_STORE_REF not in settings.identity_stores:
-            problems.append(
-                (
-                    "KEY_IDENTITY_STORE_REF",
-                    f"identity store '{params.KEY_IDENTITY_STORE_REF}' is not "
-                    f"defined (stores: {', '.join(settings.identity_stores)})",
-                )
-            )
+        if problem := identity.store_problem(settings, params.KEY_IDENTITY_STORE_REF):
+            problems.append(("KEY_IDENTITY_STORE_REF", problem))
         return problems
 
     def process(self, ctx: FlowContext) -> StepResult:

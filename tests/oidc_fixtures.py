@@ -159,7 +159,8 @@ def make_jit_site(make_settings, request):
     site's callback and configures it as provider ``devop`` (plus
     ``devop_options`` such as ``trust_email``); ``database_url`` replaces the
     test's SQLite database; ``providers``,
-    ``schemes``, ``policies`` and ``resources`` add to the demo configuration.
+    ``schemes``, ``policies`` and ``resources`` add to the demo configuration; ``extra``
+    adds other settings.
     """
     sites: list[JitSite] = []
 
@@ -171,6 +172,7 @@ def make_jit_site(make_settings, request):
         with_devop=True,
         devop_options=None,
         database_url=None,
+        extra=None,
     ) -> JitSite:
         port = free_port()
         configured = {}
@@ -193,10 +195,10 @@ def make_jit_site(make_settings, request):
                 "resources": DEMO_RESOURCES + list(resources or []),
             }
         }
-        extra = {"identity_providers": configured, "application_domains": domains}
+        settings = {"identity_providers": configured, "application_domains": domains, **(extra or {})}
         if database_url:
-            extra["database_url"] = database_url
-        path = make_settings(extra=extra, schemes=schemes)
+            settings["database_url"] = database_url
+        path = make_settings(extra=settings, schemes=schemes)
         application = create_app(path, testing=True)
         with application.app_context():
             db.create_all()
