@@ -221,30 +221,51 @@ def test_audit_log_filters_by_event_and_user_and_pages_backwards(app, browser, p
     assert "No events." in nobody.text
 
 
-def test_providers_page_never_shows_a_client_secret(make_settings, add_user):
+def test_providers_page_shows_discovery_key_ids_and_last_error_but_never_a_client_secret(make_settings):
     from app import create_app
+    from app.oidc.documents import DatabaseDocuments
     from tests.browser import Browser
     from tests.conftest import LiveServer
 
-    providers = {
-        "corp": {"issuer": "https://idp.example.org", "client_id": "stepgate", "client_secret": "s3cr3t-value"}
-    }
+    issuer = "https://idp.example.org"
+    providers = {"corp": {"issuer": issuer, "client_id": "stepgate-client", "client_secret": "s3cr3t-value-1234"}}
     application = create_app(make_settings({"identity_providers": providers}), testing=True)
     with application.app_context():
         db.create_all()
         identity.create_user("default", "admin", {"groups": "admins"}, PASSWORD)
+        DatabaseDocuments().put(issuer, "discovery", {"issuer": issuer, "token_endpoint": issuer + "/token"})
+        DatabaseDocuments().put(issuer, "jwks", {"keys": [{"kty": "RSA", "kid": "key-2026-11"}]})
+        audit.record("step", reason="idp.unreachable", detail={"provider": "corp", "detail": "connect <refused>"})
         db.session.commit()
     server = LiveServer(application).start()
     try:
         with Browser(server.url) as b:
             sign_in(b)
             page = b.get("/admin/providers")
-        assert "https://idp.example.org" in page.text and "stepgate" in page.text
-        assert "s3cr3t-value" not in page.text and "client_secret" not in page.text
+        assert issuer in page.text and "stepgate-client" in page.text and "openid profile email" in page.text
+        assert "s3cr3t-value-1234" not in page.text and ">client_secret<" not in page.text
+        assert "<code>key-2026-11</code>" in page.text and f"<code>{issuer}/token</code>" in page.text
+        assert "<code>idp.unreachable</code>" in page.text and "connect &lt;refused&gt;" in page.text
     finally:
         server.stop()
         with application.app_context():
             db.engine.dispose()
+
+
+def test_registration_records_page_shows_each_hand_off_with_its_claims_as_text(app, browser, people):
+    from app import registrations
+
+    with app.app_context():
+        registrations.create_record(
+            "flow-id-1", "corp", "https://idp.example.org", "sub-9", '{"name": "' + SCRIPT + '"}', "mac", 600
+        )
+        db.session.commit()
+    sign_in(browser)
+    page = browser.get("/admin/registrations")
+    assert page.status_code == 200
+    assert "<td>pending</td>" in page.text and "<code>sub-9</code>" in page.text
+    assert SCRIPT not in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'href="/admin/flows/' in page.text
 
 
 def test_reload_button_reports_a_refused_change_with_file_and_line(app, browser, people, make_settings):

@@ -51,4 +51,4 @@ def index() -> Response:
     return redirect(url_for("admin.schemes"))
 
 
-from app.web.admin import activity, providers, schemes, users  # noqa: E402, F401 - routes on bp
+from app.web.admin import activity, providers, registrations, schemes, users  # noqa: E402, F401 - routes on bp

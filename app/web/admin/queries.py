@@ -8,6 +8,7 @@ page 1000 costs what page 1 costs, with a million users.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from sqlalchemy import select
@@ -99,3 +100,13 @@ def audit_events(filters: AuditFilter, before: int | None = None, limit: int = P
 def flow_trace(flow_ref: str) -> list[AuditEvent]:
     """Every audit event of one flow, in order (the flow index)."""
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.flow == flow_ref).order_by(AuditEvent.id)))
+
+
+def registration_records(before: datetime | None = None, limit: int = PAGE) -> Page:
+    """Registration records, the latest expiry first (the expires_at index), paged backwards by expiry."""
+    from app.registrations import RegistrationRecord
+
+    query = select(RegistrationRecord).order_by(RegistrationRecord.expires_at.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(RegistrationRecord.expires_at < before)
+    return _page(list(db.session.scalars(query)), limit, lambda r: r.expires_at.isoformat())
