@@ -293,3 +293,21 @@ def test_demo_seed_creates_an_administrator_and_prints_how_to_sign_in(app, runne
     with app.app_context():
         admin = identity.find_by_user_name("default", "admin")
         assert admin.attributes["groups"] == "admins" and admin.check_password("seeded-password-1")
+
+
+def test_a_linked_users_page_shows_the_sync_policy_of_each_provisioning_step(app, browser, people):
+    from app import federation
+
+    with app.app_context():
+        federation.link_user(people["bob"], "http://127.0.0.1:9", "op-bob", "devop")
+        db.session.commit()
+    sign_in(browser)
+    linked = browser.get(f"/admin/users/{people['bob']}")
+    assert "<code>http://127.0.0.1:9</code>" in linked.text and "<code>op-bob</code>" in linked.text
+    assert (
+        "<tr><td>AutoProvisioningScheme</td><td>OAuth_Self_Registration</td><td><code>locale</code></td>"
+        "<td><code>locale</code></td><td>import</td></tr>"
+    ) in linked.text
+    assert "<td><code>email</code></td><td><code>mail</code></td><td>force</td>" in linked.text
+    unlinked = browser.get(f"/admin/users/{people['mallory']}")
+    assert 'id="sync-policy"' not in unlinked.text

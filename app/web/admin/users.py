@@ -40,13 +40,33 @@ def users():
 @bp.route("/users/<int:user_id>")
 def user(user_id: int):
     found = identity.get_user(user_id) or abort(404)
+    links = federation.links_of(found.id)
     return render_template(
         "admin/user.html",
         user=found,
-        links=federation.links_of(found.id),
+        links=links,
+        sync_rows=sync_policy_rows(found.store) if links else [],
         history=audit.query(user_id=found.id, limit=queries.PAGE),
         is_self=found.id == g.admin.id,
     )
+
+
+def sync_policy_rows(store: str) -> list[tuple[str, str, str, str, str]]:
+    """(scheme, step, claim, attribute, sync mode) for every provisioning step writing to ``store``.
+
+    A step provisions when its plugin carries a ``provisioning_policy`` (JIT's
+    OAuthUserSelfRegistrationPlugin); the console names no plugin.
+    """
+    rows = []
+    for scheme in sorted(current().schemes.values(), key=lambda s: s.name):
+        for step in scheme.steps.values():
+            policy = getattr(step.plugin, "provisioning_policy", None)
+            if policy is None or getattr(policy, "store", store) != store:
+                continue
+            for claim in policy.key_claims:
+                attribute = policy.attribute_of(claim)
+                rows.append((scheme.name, step.name, claim, attribute, policy.sync_of(attribute)))
+    return rows
 
 
 @bp.route("/users/<int:user_id>/lock", methods=["POST"])
