@@ -137,6 +137,9 @@ def _print_trace(scheme, scenario, store: str) -> None:
             f"{(step.reason or '-'):28} -> {step.transition}{how}"
         )
     click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
+    if result.reason == "trace.needs_simulation":
+        last = result.steps[-1]
+        click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")
     user = result.user
     if user is not None:
         click.echo(

@@ -158,3 +158,15 @@ def test_cli_refuses_a_claims_file_that_is_not_a_mapping(runner, tmp_path):
     claims.write_text("[1, 2]")
     result = runner.invoke(args=["schemes", "trace", "AutoProvisioningScheme", "--claims", str(claims)])
     assert result.exit_code == 2 and "must hold a mapping" in result.output
+
+
+def test_a_step_handing_off_to_an_external_registration_page_ends_the_trace_clearly(runner, tmp_path):
+    claims = tmp_path / "nina.json"
+    claims.write_text(json.dumps(CLAIMS))
+    result = runner.invoke(args=["schemes", "trace", "UserSelfRegistrationScheme", "--claims", str(claims)])
+    assert result.exit_code == 0, result.output
+    assert "result: failure (trace.needs_simulation)" in result.output
+    assert (
+        "  OAuth_Self_Registration would wait for the browser, and OAuthUserSelfRegistrationPlugin "
+        "has no simulation for a dry run"
+    ) in result.output
