@@ -100,6 +100,8 @@ def main() -> None:
             "/admin/audit",
             "/admin/audit?event=user.created&user=user0000001",
             "/admin/flows",
+            "/admin/providers",
+            "/admin/registrations",
             "/admin/schemes/PasswordScheme",
         ]
         print(f"{args.users} users, {url.split(':')[0]}; median of 5 requests per page")
