@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(FLASK) db upgrade
 	$(FLASK) demo seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 

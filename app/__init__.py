@@ -11,11 +11,12 @@ from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.extensions import csrf, db
+from app.extensions import csrf, db, migrate
 from app.runtime import Runtime, load_runtime
 from app.yamlsource import ConfigError
 
 log = logging.getLogger("stepgate")
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(
@@ -53,6 +54,7 @@ def create_app(
             x_port=settings.trusted_proxies,
         )
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     _register(app)
     return app

@@ -6,6 +6,7 @@ import secrets as pysecrets
 import sys
 
 import click
+import flask_migrate
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +27,8 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create the database tables that do not exist yet."""
-    db.create_all()
+    """Create or upgrade the database schema through the migrations (same as ``db upgrade``)."""
+    flask_migrate.upgrade()
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -189,8 +190,8 @@ def demo_group() -> None:
 @demo_group.command("seed")
 @click.option("--password", help="the demo user's password (default: a new random one)")
 def demo_seed(password: str | None) -> None:
-    """Create the tables and the demo user 'demo'; print how to sign in."""
-    db.create_all()
+    """Upgrade the schema and create the demo user 'demo'; print how to sign in."""
+    flask_migrate.upgrade()
     password = password or pysecrets.token_urlsafe(9)
     user = identity.find_by_user_name("default", "demo")
     if user is None:
