@@ -11,6 +11,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import session_cache
 from app.extensions import csrf, db, migrate
 from app.runtime import Runtime, load_runtime
 from app.yamlsource import ConfigError
@@ -55,6 +56,7 @@ def create_app(
         )
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    session_cache.init_app(app)
     csrf.init_app(app)
     _register(app)
     return app

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.policy import ApplicationDomains, parse_application_domains
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
@@ -38,6 +39,7 @@ class Settings:
     trusted_proxies: int = 0
     identity_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    deployment: Deployment = field(default_factory=Deployment)
 
     @property
     def base_dir(self) -> Path:
@@ -54,6 +56,7 @@ KNOWN_KEYS = {
     "session_lifetime_seconds",
     "trusted_proxies",
     "identity_providers",
+    *DEPLOYMENT_KEYS,
 }
 
 
@@ -98,6 +101,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     trusted = doc.get("trusted_proxies", 0)
     if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
         check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
+    deployment = parse_deployment(doc, check, base)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -108,6 +112,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         application_domains=domains,
         trusted_proxies=trusted,
         identity_providers=doc.get("identity_providers"),
+        deployment=deployment,
         **numbers,
     )
 

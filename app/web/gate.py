@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, sessions
+from app import audit, flows, session_cache, sessions
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
@@ -41,7 +41,8 @@ def exempt(blueprint: Blueprint) -> Blueprint:
 
 @bp.before_app_request
 def protect() -> Response | None:
-    g.session = sessions.check(request.cookies.get(SESSION_COOKIE))
+    checked = session_cache.check(request.cookies.get(SESSION_COOKIE))
+    g.session = checked.session if checked is not None else None
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
     resource = current().settings.application_domains.match(request.host, request.path, request.method)
