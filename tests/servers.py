@@ -27,9 +27,9 @@ def wait_for(url: str, process: subprocess.Popen | None = None, timeout: float =
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before answering at {url}")
         try:
-            requests.get(url, timeout=1, allow_redirects=False)
+            requests.get(url, timeout=5, allow_redirects=False)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still loading the app
             time.sleep(0.1)
     raise RuntimeError(f"nothing answered at {url} within {timeout}s")
 

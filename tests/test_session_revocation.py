@@ -44,11 +44,11 @@ def sign_in(base_url: str) -> Browser:
 def test_logout_on_one_process_refuses_the_copied_cookie_on_another_at_once(make_settings, app, alice):
     settings = make_settings(extra={"session_cache": {"seconds": 300}})
     with Gunicorn(settings) as first, Gunicorn(settings) as second:
-        browser = sign_in(first.url)
-        cookie = browser.cookie("stepgate_session")
-        assert signed_in_as(second.url, cookie) == "alice"  # now cached in the second process
-        assert signed_in_as(second.url, cookie) == "alice"
-        browser.get("/logout")
+        with sign_in(first.url) as browser:
+            cookie = browser.cookie("stepgate_session")
+            assert signed_in_as(second.url, cookie) == "alice"  # now cached in the second process
+            assert signed_in_as(second.url, cookie) == "alice"
+            browser.get("/logout")
         assert signed_in_as(second.url, cookie) is None
         assert signed_in_as(first.url, cookie) is None
 
@@ -56,7 +56,8 @@ def test_logout_on_one_process_refuses_the_copied_cookie_on_another_at_once(make
 def test_locking_from_the_command_line_ends_cached_sessions_in_running_servers(make_settings, app, alice):
     settings = make_settings(extra={"session_cache": {"seconds": 300}})
     with Gunicorn(settings, workers=2) as server:
-        cookie = sign_in(server.url).cookie("stepgate_session")
+        with sign_in(server.url) as browser:
+            cookie = browser.cookie("stepgate_session")
         for _ in range(6):  # reach (and fill the cache of) both workers
             assert signed_in_as(server.url, cookie) == "alice"
         locked = flask_cli(settings, "users", "lock", "alice")
@@ -75,10 +76,10 @@ def test_a_node_that_hears_nothing_trusts_its_cache_no_longer_than_the_configure
     node_b = node_a.with_name("node-b.yaml")
     node_b.write_text(text.replace(str(tmp_path / "a.gen"), str(tmp_path / "b.gen")))
     with Gunicorn(node_a) as first, Gunicorn(node_b) as second:
-        browser = sign_in(first.url)
-        cookie = browser.cookie("stepgate_session")
-        assert signed_in_as(second.url, cookie) == "alice"
-        browser.get("/logout")
+        with sign_in(first.url) as browser:
+            cookie = browser.cookie("stepgate_session")
+            assert signed_in_as(second.url, cookie) == "alice"
+            browser.get("/logout")
         assert signed_in_as(first.url, cookie) is None
         time.sleep(2.2)
         assert signed_in_as(second.url, cookie) is None
@@ -101,10 +102,10 @@ def test_redis_carries_a_logout_to_another_machine_long_before_the_bound(make_se
     node_b = node_a.with_name("node-b.yaml")
     node_b.write_text(node_a.read_text().replace(str(tmp_path / "a.gen"), str(tmp_path / "b.gen")))
     with Gunicorn(node_a) as first, Gunicorn(node_b) as second:
-        browser = sign_in(first.url)
-        cookie = browser.cookie("stepgate_session")
-        assert signed_in_as(second.url, cookie) == "alice"
-        browser.get("/logout")
+        with sign_in(first.url) as browser:
+            cookie = browser.cookie("stepgate_session")
+            assert signed_in_as(second.url, cookie) == "alice"
+            browser.get("/logout")
         deadline = time.monotonic() + 3
         while signed_in_as(second.url, cookie) is not None:
             assert time.monotonic() < deadline, "the other node still honours the cookie 3 s after logout"
