@@ -63,11 +63,12 @@ def create_app(
 
 
 def _register(app: Flask) -> None:
-    from app import cli
+    from app import cli, forward_auth
     from app.web import demo, gate
 
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
+    app.register_blueprint(forward_auth.bp)
     cli.register(app)
 
     @app.errorhandler(CSRFError)

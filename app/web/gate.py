@@ -87,7 +87,7 @@ def logout() -> Response:
         response = redirect(target)
     else:
         response = make_response(render_template("signed_out.html"))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", domain=current().settings.deployment.session_cookie_domain)
     return response
 
 
@@ -183,9 +183,13 @@ def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -
 def resource_for_target(target: str | None):
     """The configured resource a return address points at, or None (never an open redirect).
 
-    Only same-site absolute paths are accepted: no scheme, no host, no ``//`` or
-    ``/\\`` (browsers read both as another host), no control characters.
+    Same-site absolute paths are accepted: no scheme, no host, no ``//`` or
+    ``/\\`` (browsers read both as another host), no control characters. An
+    absolute http(s) URL is accepted only when a resource names its host
+    (applications protected through their reverse proxy, ``app/forward_auth.py``).
     """
+    if target and target.startswith(("http://", "https://")):
+        return _resource_on_named_host(target)
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
     if any(ord(c) < 0x20 or c == "\\" for c in target):
@@ -194,6 +198,18 @@ def resource_for_target(target: str | None):
     if parts.scheme or parts.netloc:
         return None
     return current().settings.application_domains.match(request.host, parts.path, "GET")
+
+
+def _resource_on_named_host(url: str):
+    """The resource for an absolute URL, only if that resource names exactly this host."""
+    if any(ord(c) < 0x20 or c == "\\" for c in url):
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    if not host or "@" in host or parts.scheme not in ("http", "https"):
+        return None
+    resource = current().settings.application_domains.match(host, parts.path or "/", "GET")
+    return resource if resource is not None and resource.host == host else None
 
 
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
@@ -213,4 +229,7 @@ def _plain(multi: MultiDict) -> dict[str, str]:
 
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    domain = current().settings.deployment.session_cookie_domain if name == SESSION_COOKIE else None
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", domain=domain, httponly=True, samesite="Lax", secure=request.is_secure
+    )

@@ -20,6 +20,11 @@ MESSAGES: dict[str, str] = {
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
+    "authn.required": "Sign in to open this page.",
+    "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
+    "forward_auth.untrusted_proxy": "Only a configured reverse proxy may ask about access.",
+    "forward_auth.no_original_url": "The reverse proxy did not say which URL it is asking about.",
+    "forward_auth.no_resource": "This address is not a resource protected by this server.",
 }
 
 DEFAULT = "Sign-in could not be completed."
