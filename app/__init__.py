@@ -11,7 +11,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import session_cache
+from app import logging_setup, session_cache
 from app.extensions import csrf, db, migrate
 from app.runtime import Runtime, load_runtime
 from app.yamlsource import ConfigError
@@ -33,6 +33,7 @@ def create_app(
             sys.exit(1)
         raise
     settings = runtime.settings
+    logging_setup.configure(settings.deployment.log_format)
     app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -64,11 +65,12 @@ def create_app(
 
 def _register(app: Flask) -> None:
     from app import cli, forward_auth
-    from app.web import demo, gate
+    from app.web import demo, gate, metrics
 
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(forward_auth.bp)
+    app.register_blueprint(metrics.bp)
     cli.register(app)
 
     @app.errorhandler(CSRFError)

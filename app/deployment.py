@@ -14,7 +14,25 @@ from pathlib import Path
 from app.yamlsource import Checker, Located
 
 HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
-DEPLOYMENT_KEYS = {"session_cache", "forward_auth", "log_format", "session_cookie_domain"}
+DEPLOYMENT_KEYS = {"session_cache", "forward_auth", "log_format", "session_cookie_domain", "metrics_allow"}
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Networks:
+    """Addresses allowed to do something (ask forward-auth, read metrics)."""
+
+    networks: tuple[Network, ...] = ()
+
+    def trusts(self, address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+
+LOOPBACK = Networks((ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))
 
 
 @dataclass(frozen=True)
@@ -32,17 +50,13 @@ class SessionCache:
 
 @dataclass(frozen=True)
 class ForwardAuth:
-    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    proxies: tuple[Network, ...] = ()
     signin_url: str = "/login"
     user_header: str = "X-Stepgate-User"
     attribute_headers: dict[str, str] = field(default_factory=dict)
 
     def trusts(self, address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in net for net in self.proxies)
+        return Networks(self.proxies).trusts(address)
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,7 @@ class Deployment:
     forward_auth: ForwardAuth = ForwardAuth()
     log_format: str = "text"
     session_cookie_domain: str | None = None
+    metrics_allow: Networks = LOOPBACK
 
 
 def parse_deployment(doc: Located, check: Checker, base: Path) -> Deployment:
@@ -67,6 +82,7 @@ def parse_deployment(doc: Located, check: Checker, base: Path) -> Deployment:
         forward_auth=_forward_auth(doc, check),
         log_format=log_format,
         session_cookie_domain=domain,
+        metrics_allow=_networks(doc, "metrics_allow", check) if "metrics_allow" in doc else LOOPBACK,
     )
 
 
@@ -102,12 +118,7 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     if raw is None:
         return ForwardAuth()
     check.unknown_keys(raw, {"proxies", "signin_url", "user_header", "attribute_headers"}, "forward_auth")
-    proxies = []
-    for item in raw.get("proxies") or []:
-        try:
-            proxies.append(ipaddress.ip_network(str(item), strict=False))
-        except ValueError:
-            check.add(raw.problem("proxies", f"'{item}' in 'proxies' is not an IP address or network"))
+    proxies = _networks(raw, "proxies", check).networks
     signin_url = raw.get("signin_url", "/login")
     if not isinstance(signin_url, str) or not signin_url.startswith(("/", "https://", "http://")):
         check.add(raw.problem("signin_url", "'signin_url' must be a path or an http(s) URL of this server's /login"))
@@ -122,4 +133,18 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     ):
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
-    return ForwardAuth(tuple(proxies), signin_url, user_header, dict(headers))
+    return ForwardAuth(proxies, signin_url, user_header, dict(headers))
+
+
+def _networks(where: Located, key: str, check: Checker) -> Networks:
+    raw = where.get(key) or []
+    if not isinstance(raw, list):
+        check.add(where.problem(key, f"'{key}' must be a list of IP addresses or networks"))
+        return Networks()
+    networks = []
+    for item in raw:
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            check.add(where.problem(key, f"'{item}' in '{key}' is not an IP address or network"))
+    return Networks(tuple(networks))

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, session_cache, sessions
+from app import audit, flows, metrics, session_cache, sessions
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
@@ -116,6 +116,7 @@ def run(flow_id: str, row: flows.Flow, submission: Submission | None) -> Respons
         db.session.commit()
         return error_page("flow.scheme_changed", 409)
     state = flows.state_of(flow_id, row)
+    metrics.step_clock_start()
     result = advance(
         state,
         scheme,
@@ -167,6 +168,7 @@ def _failed(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, res
 
 
 def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -> None:
+    metrics.step_finished(plugin)
     audit.record(
         "step",
         flow_id=state.id,
