@@ -30,5 +30,9 @@ format: $(STAMP)
 	$(BIN)/ruff format app plugins tests
 	$(BIN)/ruff check --fix app plugins tests
 
+serve: $(STAMP)
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache
