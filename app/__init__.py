@@ -13,7 +13,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import logging_setup, session_cache
 from app.extensions import csrf, db, migrate
+from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, load_runtime
+from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
 log = logging.getLogger("stepgate")
@@ -47,6 +49,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
+    app.session_interface = CookieSessionInterface()
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app,
@@ -55,6 +58,7 @@ def create_app(
             x_host=settings.trusted_proxies,
             x_port=settings.trusted_proxies,
         )
+    app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     session_cache.init_app(app)
@@ -64,12 +68,11 @@ def create_app(
 
 
 def _register(app: Flask) -> None:
-    from app import cli, forward_auth
+    from app import cli
     from app.web import demo, gate, metrics
 
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
-    app.register_blueprint(forward_auth.bp)
     app.register_blueprint(metrics.bp)
     cli.register(app)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from app.yamlsource import Checker, Located
@@ -25,11 +26,17 @@ class Networks:
     networks: tuple[Network, ...] = ()
 
     def trusts(self, address: str | None) -> bool:
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in net for net in self.networks)
+        return _trusted(self.networks, address or "")
+
+
+@lru_cache(maxsize=4096)
+def _trusted(networks: tuple[Network, ...], address: str) -> bool:
+    """Parsing an address costs more than the rest of a forward-auth check; peers are few, so remember."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 LOOPBACK = Networks((ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")))

@@ -17,30 +17,61 @@ could claim any URL. A URL that no configured resource covers is refused.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from urllib.parse import quote, urlencode, urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Flask
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import parse_cookie
 
 from app import session_cache
 from app.runtime import current
-from app.web.gate import exempt, resource_for_target
+from app.web.gate import resource_for_target
 from app.web.messages import message_for
 
 log = logging.getLogger("stepgate.forward_auth")
-bp = exempt(Blueprint("forward_auth", __name__))
+PATH = "/forward-auth"
 _HEADER_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
+_PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': passes through as it is
+_UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
+_STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-@bp.route("/forward-auth", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-def forward_auth() -> Response:
+class ForwardAuthMiddleware:
+    """Answers ``/forward-auth`` in front of Flask's request machinery, for every other path passes on.
+
+    The check runs on every request of every protected application, so it skips
+    what it does not need (routing, the cookie session, CSRF hooks, response
+    objects): only an application context, for the database and the session cache.
+    It sits outside ProxyFix: the peer it sees is the proxy itself.
+    """
+
+    def __init__(self, wsgi_app, flask_app: Flask):
+        self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != PATH:
+            return self.wsgi_app(environ, start_response)
+        with self.flask_app.app_context():
+            status, headers, body = decide(
+                environ.get("REMOTE_ADDR"), EnvironHeaders(environ), _cookie(environ, "stepgate_session")
+            )
+        start_response(_STATUS[status], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
+    """The forward-auth answer for a proxy at ``peer`` asking with ``headers``."""
     settings = current().settings
     config = settings.deployment.forward_auth
-    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr
     if not config.trusts(peer):
         log.warning("forward-auth refused: %s is not a configured proxy", peer)
         return _refuse("forward_auth.untrusted_proxy", 403)
-    original = original_request(request.headers)
+    original = original_request(headers)
     if original is None:
         log.warning("forward-auth refused: the proxy sent no usable original URL")
         return _refuse("forward_auth.no_original_url", 400)
@@ -49,7 +80,7 @@ def forward_auth() -> Response:
     if resource is None:
         log.info("forward-auth refused %s %s: no configured resource", method, url)
         return _refuse("forward_auth.no_resource", 403)
-    checked = session_cache.check(request.cookies.get("stepgate_session"))
+    checked = session_cache.check(session_cookie)
     if resource.policy.public:
         return _allow(checked)
     scheme = current().schemes[resource.policy.scheme]
@@ -69,7 +100,7 @@ def original_request(headers) -> tuple[str, str, str, str] | None:
         if not host:
             return None
         url = f"{proto}://{host}{uri}"
-    if any(ord(c) < 0x20 or c == "\\" for c in url):
+    if _UNSAFE_URL.search(url):
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
@@ -85,28 +116,33 @@ def _signin_location(url: str, path: str) -> str:
     return f"{signin}{'&' if '?' in signin else '?'}{urlencode({'next': target})}"
 
 
-def _allow(checked: session_cache.CheckedSession | None) -> Response:
-    response = Response(status=200)
-    response.headers["Cache-Control"] = "no-store"
+def _allow(checked: session_cache.CheckedSession | None) -> Answer:
+    headers = [("Cache-Control", "no-store")]
     if checked is not None:
         config = current().settings.deployment.forward_auth
-        response.headers[config.user_header] = header_value(checked.session.user_name)
+        headers.append((config.user_header, header_value(checked.session.user_name)))
         for attribute, header in config.attribute_headers.items():
             value = checked.attributes.get(attribute)
             if value is not None:
-                response.headers[header] = header_value(value)
-    return response
+                headers.append((header, header_value(value)))
+    return 200, headers, b""
 
 
 def header_value(value: str) -> str:
     """Printable ASCII as it is; anything else (non-ASCII, control characters) percent-encoded as UTF-8."""
-    return quote(value, safe=_HEADER_SAFE)
+    return value if _PLAIN.fullmatch(value) else quote(value, safe=_HEADER_SAFE)
 
 
-def _refuse(reason: str, status: int, location: str | None = None) -> Response:
-    response = jsonify(error=reason, message=message_for(reason))
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
+def _refuse(reason: str, status: int, location: str | None = None) -> Answer:
+    body = json.dumps({"error": reason, "message": message_for(reason)}).encode()
+    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
     if location:
-        response.headers["Location"] = location
-    return response
+        headers.append(("Location", location))
+    return status, headers, body
+
+
+def _cookie(environ, name: str) -> str | None:
+    raw = environ.get("HTTP_COOKIE")
+    if not raw or name not in raw:
+        return None
+    return parse_cookie(raw).get(name)

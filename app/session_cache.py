@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
@@ -181,8 +181,16 @@ def init_app(app: Flask) -> SessionCache:
 
 
 def check(token: str | None) -> CheckedSession | None:
-    """The valid session behind this cookie (and its user's attributes), from the cache when it may be trusted."""
-    return current_app.extensions["stepgate.session_cache"].check(token)
+    """The valid session behind this cookie (and its user's attributes), from the cache when it may be trusted.
+
+    Remembered for the rest of the request, which asks more than once (the gate, then forward-auth).
+    """
+    known = g.get("stepgate_checked_session")
+    if known is not None and known[0] == token:
+        return known[1]
+    checked = current_app.extensions["stepgate.session_cache"].check(token)
+    g.stepgate_checked_session = (token, checked)
+    return checked
 
 
 # -- noticing revocations in whatever code commits them ---------------------------------------------

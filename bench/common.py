@@ -1,0 +1,158 @@
+"""What the benchmarks share: a scratch site, gunicorn processes, a load generator, worker memory."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Gunicorn, free_port, wait_for  # noqa: E402
+
+__all__ = ["Gunicorn", "Load", "free_port", "load", "scratch_site", "worker_rss_mb", "wait_for", "command_line"]
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+def scratch_site(extra: dict | None = None, database_url: str | None = None) -> Path:
+    """A settings file with its own database and the shipped schemes, in a temporary folder."""
+    base = Path(tempfile.mkdtemp(prefix="stepgate-bench-"))
+    (base / "config").mkdir()
+    shutil.copytree(ROOT / "schemes", base / "schemes")
+    doc = {
+        "secret_key": "bench-secret-key-0123456789",
+        "database_url": database_url or f"sqlite:///{base / 'stepgate.db'}",
+        "schemes_dir": "schemes",
+        **(extra or {}),
+    }
+    path = base / "config" / "settings.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def flask(settings: Path, *args: str) -> str:
+    env = {**os.environ, "STEPGATE_SETTINGS": str(settings)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    tool: str
+
+
+def load(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None = None) -> Load:
+    """Requests/s and latency percentiles for GET ``url``: wrk when installed, else a Python client.
+
+    ``rate``: spread requests so the total is about this many per second (for latency at a given load).
+    """
+    if shutil.which("wrk"):
+        return _wrk(url, seconds, connections, headers, rate)
+    return _python_load(url, seconds, connections, headers, rate)
+
+
+def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None) -> Load:
+    script = None
+    args = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    if rate:
+        pause_ms = connections * 1000.0 / rate
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(f"function delay() return {pause_ms:.3f} end\n")
+        script.close()
+        args += ["-s", script.name]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    if script:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?)\s*:?\s*(\d+)", out))
+    return Load(rps, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"), total, errors, "wrk")
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _python_load(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None) -> Load:
+    """Keep-alive connections in threads; bounded by duration and by a request cap."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.perf_counter() + seconds
+    cap = 200_000 // connections
+    pause = connections / rate if rate else 0.0
+
+    def worker():
+        conn = HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine = []
+        for _ in range(cap):
+            started = time.perf_counter()
+            if started >= deadline:
+                break
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status >= 300:
+                errors[0] += 1
+            if pause:
+                time.sleep(max(0.0, pause - (time.perf_counter() - started)))
+        conn.close()
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    n = len(latencies)
+    return Load(
+        n / elapsed, latencies[n // 2] * 1000, latencies[min(n - 1, int(n * 0.99))] * 1000, n, errors[0], "python"
+    )
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Resident memory of each gunicorn worker (children of the master), in MB."""
+    sizes = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"^PPid:\s+(\d+)", text, re.M).group(1))
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+        if ppid == master_pid and rss:
+            sizes.append(int(rss.group(1)) / 1024)
+    return sorted(sizes)
