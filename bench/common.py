@@ -21,11 +21,22 @@ sys.path.insert(0, str(ROOT))
 
 from tests.servers import Gunicorn, free_port, wait_for  # noqa: E402
 
-__all__ = ["Gunicorn", "Load", "free_port", "load", "scratch_site", "worker_rss_mb", "wait_for", "command_line"]
+__all__ = [
+    "Gunicorn",
+    "Load",
+    "command_line",
+    "cpu_seconds_of_workers",
+    "free_port",
+    "load",
+    "load_at_rate",
+    "scratch_site",
+    "wait_for",
+    "worker_rss_mb",
+]
 
 
-def command_line() -> str:
-    return " ".join([Path(sys.executable).name, *sys.argv])
+def command_line(module: str) -> str:
+    return " ".join([".venv/bin/python", "-m", module, *sys.argv[1:]])
 
 
 def scratch_site(extra: dict | None = None, database_url: str | None = None) -> Path:
@@ -64,23 +75,31 @@ class Load:
     tool: str
 
 
-def load(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None = None) -> Load:
+def load(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    rate: float | None = None,
+    pause_ms: float | None = None,
+) -> Load:
     """Requests/s and latency percentiles for GET ``url``: wrk when installed, else a Python client.
 
-    ``rate``: spread requests so the total is about this many per second (for latency at a given load).
+    ``rate`` or ``pause_ms``: each connection pauses between requests (for latency below peak load).
     """
+    if rate and pause_ms is None:
+        pause_ms = connections * 1000.0 / rate
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, headers, rate)
-    return _python_load(url, seconds, connections, headers, rate)
+        return _wrk(url, seconds, connections, headers, pause_ms)
+    return _python_load(url, seconds, connections, headers, pause_ms)
 
 
-def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None) -> Load:
+def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None) -> Load:
     script = None
     args = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    if rate:
-        pause_ms = connections * 1000.0 / rate
+    if pause_ms:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         script.write(f"function delay() return {pause_ms:.3f} end\n")
         script.close()
@@ -99,7 +118,9 @@ def _wrk_ms(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _python_load(url: str, seconds: int, connections: int, headers: dict[str, str], rate: float | None) -> Load:
+def _python_load(
+    url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None
+) -> Load:
     """Keep-alive connections in threads; bounded by duration and by a request cap."""
     from urllib.parse import urlsplit
 
@@ -109,7 +130,7 @@ def _python_load(url: str, seconds: int, connections: int, headers: dict[str, st
     errors = [0]
     deadline = time.perf_counter() + seconds
     cap = 200_000 // connections
-    pause = connections / rate if rate else 0.0
+    pause = (pause_ms or 0.0) / 1000.0
 
     def worker():
         conn = HTTPConnection(parts.hostname, parts.port, timeout=10)
@@ -125,7 +146,7 @@ def _python_load(url: str, seconds: int, connections: int, headers: dict[str, st
             if response.status >= 300:
                 errors[0] += 1
             if pause:
-                time.sleep(max(0.0, pause - (time.perf_counter() - started)))
+                time.sleep(pause)
         conn.close()
         latencies.extend(mine)
 
@@ -141,6 +162,27 @@ def _python_load(url: str, seconds: int, connections: int, headers: dict[str, st
     return Load(
         n / elapsed, latencies[n // 2] * 1000, latencies[min(n - 1, int(n * 0.99))] * 1000, n, errors[0], "python"
     )
+
+
+def cpu_seconds_of_workers(master_pid: int) -> float:
+    """User + system CPU time used so far by the gunicorn workers (children of the master)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load_at_rate(url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4) -> Load:
+    """Latency at about ``rate`` requests/s: a short run measures the cycle time, then pauses are set to match."""
+    probe = load(url, 2, connections, headers, rate=rate)
+    pause_ms = connections * 1000.0 / rate
+    latency_ms = max(0.0, connections * 1000.0 / max(probe.rps, 1.0) - pause_ms)
+    return load(url, seconds, connections, headers, pause_ms=max(0.0, pause_ms - latency_ms))
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:
