@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format serve clean
+.PHONY: run test lint format serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: $(STAMP)
 serve: $(STAMP)
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.session_check
+	$(BIN)/python -m bench.identification
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -61,6 +61,7 @@ class ForwardAuth:
     signin_url: str = "/login"
     user_header: str = "X-Stepgate-User"
     attribute_headers: dict[str, str] = field(default_factory=dict)
+    signin_status: int = 401  # 302 for proxies that hand the answer to the browser as it is (Traefik, Caddy)
 
     def trusts(self, address: str | None) -> bool:
         return Networks(self.proxies).trusts(address)
@@ -124,7 +125,13 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     raw = check.require_mapping(raw, doc, "forward_auth", "forward_auth")
     if raw is None:
         return ForwardAuth()
-    check.unknown_keys(raw, {"proxies", "signin_url", "user_header", "attribute_headers"}, "forward_auth")
+    check.unknown_keys(
+        raw, {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status"}, "forward_auth"
+    )
+    signin_status = raw.get("signin_status", 401)
+    if signin_status not in (401, 302):
+        check.add(raw.problem("signin_status", "'signin_status' must be 401 (nginx) or 302 (Traefik, Caddy)"))
+        signin_status = 401
     proxies = _networks(raw, "proxies", check).networks
     signin_url = raw.get("signin_url", "/login")
     if not isinstance(signin_url, str) or not signin_url.startswith(("/", "https://", "http://")):
@@ -140,7 +147,7 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     ):
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
-    return ForwardAuth(proxies, signin_url, user_header, dict(headers))
+    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status)
 
 
 def _networks(where: Located, key: str, check: Checker) -> Networks:

@@ -7,7 +7,9 @@ Caddy) and the method in ``X-Original-Method`` / ``X-Forwarded-Method``. The
 answer, in those proxies' convention:
 
 - 200 with the user in configurable headers: the session may reach the resource;
-- 401 with ``Location``: nobody (good enough) is signed in; send the browser there;
+- 401 with ``Location``: nobody is signed in; send the browser there (nginx
+  turns it into a redirect; ``forward_auth.signin_status: 302`` answers with the
+  redirect itself, for Traefik and Caddy, which pass the answer on as it is);
 - 403: signed in, but the resource needs a higher authentication level, no
   resource is configured for the URL, or the asker is not a configured proxy.
 
@@ -36,7 +38,7 @@ PATH = "/forward-auth"
 _HEADER_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
 _PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': passes through as it is
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
-_STATUS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
+_STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -85,7 +87,7 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
         return _allow(checked)
     scheme = current().schemes[resource.policy.scheme]
     if checked is None:
-        return _refuse("authn.required", 401, location=_signin_location(url, path))
+        return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
     if checked.session.level < scheme.level:
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
     return _allow(checked)

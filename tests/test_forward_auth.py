@@ -107,6 +107,21 @@ def test_logout_makes_the_copied_cookie_worthless_to_the_proxy(stepgate, session
     assert ask(stepgate, session_cookie).status_code == 401
 
 
+def test_traefik_and_caddy_can_have_the_redirect_itself(make_settings, app):
+    settings = apps_settings(APP_HOST)
+    settings["forward_auth"]["signin_status"] = 302
+    server = LiveServer(serve(make_settings, settings)).start()
+    try:
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": APP_HOST, "X-Forwarded-Uri": "/reports"}
+        answer = ask(server, url=None, **headers)
+        assert answer.status_code == 302
+        assert answer.headers["Location"] == "/login?next=https%3A%2F%2Fapp.example.org%2Freports"
+    finally:
+        server.stop()
+        with server.app.app_context():
+            db.engine.dispose()
+
+
 def test_forwarded_headers_from_an_unconfigured_address_are_not_believed(make_settings, app):
     server = LiveServer(serve(make_settings, apps_settings(APP_HOST, proxies=["10.0.0.0/8"]))).start()
     try:
