@@ -203,6 +203,9 @@ def _note_changes(session: Session, flush_context, instances) -> None:
     for obj in session.deleted:
         if isinstance(obj, _WATCHED):
             session.info[_FLAG] = True
+    for obj in session.new:  # a new attribute of an existing user (a new user has no cached session)
+        if isinstance(obj, UserAttribute) and obj.user is not None and obj.user not in session.new:
+            session.info[_FLAG] = True
     for obj in session.dirty:
         if isinstance(obj, SignInSession | UserAttribute) and session.is_modified(obj):
             session.info[_FLAG] = True

@@ -23,7 +23,8 @@ accesslog = os.environ.get("STEPGATE_ACCESS_LOG") or None
 
 # Metrics from every worker are aggregated through files in one directory
 # (prometheus_client's multiprocess mode); it must be set before the workers start.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stepgate-metrics-")
 
 
@@ -38,3 +39,8 @@ def child_exit(server, worker):
 
     multiprocess.mark_process_dead(worker.pid)
 
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -149,3 +149,22 @@ def test_sign_in_never_returns_to_a_host_no_resource_names(stepgate, target):
     answer = requests.get(stepgate.url + "/login", params={"next": target}, allow_redirects=False, timeout=10)
     assert answer.status_code == 400
     assert "That return address is not a resource protected by this server." in answer.text
+
+
+def test_a_changed_or_new_attribute_reaches_the_headers_at_once(stepgate, session_cookie):
+    from app import identity
+
+    assert ask(stepgate, session_cookie).headers["X-Stepgate-Mail"] == "alice@example.org"
+    with stepgate.app.app_context():
+        identity.find_by_user_name("default", "alice").set_attribute("mail", "alice@new.example.org")
+        db.session.commit()
+    assert ask(stepgate, session_cookie).headers["X-Stepgate-Mail"] == "alice@new.example.org"
+    with stepgate.app.app_context():
+        user = identity.find_by_user_name("default", "alice")
+        user.set_attribute("display-name", None)
+        db.session.commit()
+    assert "X-Stepgate-Name" not in ask(stepgate, session_cookie).headers
+    with stepgate.app.app_context():
+        identity.find_by_user_name("default", "alice").set_attribute("display-name", "Alice")
+        db.session.commit()
+    assert ask(stepgate, session_cookie).headers["X-Stepgate-Name"] == "Alice"
