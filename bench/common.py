@@ -178,11 +178,15 @@ def cpu_seconds_of_workers(master_pid: int) -> float:
 
 
 def load_at_rate(url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4) -> Load:
-    """Latency at about ``rate`` requests/s: a short run measures the cycle time, then pauses are set to match."""
-    probe = load(url, 2, connections, headers, rate=rate)
-    pause_ms = connections * 1000.0 / rate
-    latency_ms = max(0.0, connections * 1000.0 / max(probe.rps, 1.0) - pause_ms)
-    return load(url, seconds, connections, headers, pause_ms=max(0.0, pause_ms - latency_ms))
+    """Latency at about ``rate`` requests/s: each connection pauses between requests.
+
+    A short probe measures how long a request takes besides the pause, and the
+    pause is shortened by that much (never below half, so noise can't turn it into a flood).
+    """
+    cycle_ms = connections * 1000.0 / rate  # what each connection's request + pause must take
+    probe = load(url, 2, connections, headers, pause_ms=cycle_ms)
+    busy_ms = connections * 1000.0 / max(probe.rps, 1.0) - cycle_ms
+    return load(url, seconds, connections, headers, pause_ms=max(cycle_ms / 2, cycle_ms - busy_ms))
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:

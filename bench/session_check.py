@@ -35,9 +35,10 @@ APP_HOST = "app.example.org"
 PASSWORD = "bench-password-0123"
 
 
-def site(database_url: str | None):
+def site(database_url: str | None, cache_seconds: int = 5):
     settings = scratch_site(
         {
+            "session_cache": {"seconds": cache_seconds},
             "forward_auth": {"proxies": ["127.0.0.1"], "attribute_headers": {"mail": "X-Stepgate-Mail"}},
             "application_domains": {
                 "Apps": {
@@ -65,10 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--database-url", help="default: a fresh SQLite file")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file")
+    parser.add_argument("--cache-seconds", type=int, default=5, help="session_cache.seconds; 0 reads the row always")
     args = parser.parse_args()
-    settings = site(args.database_url)
+    settings = site(args.database_url, args.cache_seconds)
     workers = os.environ.get("STEPGATE_WORKERS", str(os.cpu_count() or 2))
     with Gunicorn(settings, workers=int(workers)) as stepgate, Gunicorn(
         settings, workers=int(workers), app="bench.hello:app"
@@ -96,6 +98,7 @@ def main() -> None:
         rss = worker_rss_mb(stepgate.process.pid)
     assert all(r.errors == 0 for r in [*hello_runs, *check_runs, half]), "non-2xx answers during the run"
     print(f"command: {command_line('bench.session_check')}")
+    print(f"database: {args.database_url or 'SQLite'}; session_cache.seconds: {args.cache_seconds}")
     print(f"load generator: {best_check.tool}; gunicorn gthread, {workers} workers x 4 threads; "
           f"{args.connections} connections, {args.seconds} s per run, {args.rounds} rounds")
     for name, runs in (("hello world", hello_runs), ("session check", check_runs)):
