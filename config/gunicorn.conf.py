@@ -20,6 +20,9 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 10
 accesslog = os.environ.get("STEPGATE_ACCESS_LOG") or None
+# gunicorn >= 27 opens a control socket at one path in $HOME; several servers on one machine
+# (nodes, tests, benchmarks) would fight over it, and nothing here uses it.
+control_socket_disable = True
 
 # Metrics from every worker are aggregated through files in one directory
 # (prometheus_client's multiprocess mode); it must be set before the workers start.
