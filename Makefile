@@ -19,11 +19,11 @@ run: $(STAMP)
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
-	$(BIN)/ruff check app plugins tests
+	$(BIN)/ruff check app plugins tests bench
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app plugins tests
+	$(BIN)/ruff check app plugins tests bench
 	$(BIN)/ruff format --check app plugins tests
 
 format: $(STAMP)
