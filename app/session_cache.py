@@ -89,7 +89,7 @@ class SessionCache:
         self.ttl = settings.seconds
         self.file = GenerationFile(settings.generation_file)
         self.redis_url = settings.redis_url
-        self._entries: dict[str, tuple[float, CheckedSession]] = {}
+        self._entries: dict[str, tuple[float, tuple[int, int], CheckedSession]] = {}
         self._seen = (-1, 0)
         self._remote = 0  # bumped by the Redis listener of this process
         self._listener_pid = -1
@@ -105,19 +105,21 @@ class SessionCache:
             return None
         if self.ttl == 0:
             return _read(token)
-        generation = self.generation()  # read before the row: a bump during the read is not lost
+        # Read before the row and kept with the entry: a revocation committed while another
+        # thread of this worker reads the row leaves that entry under an old generation, unused.
+        generation = self.generation()
         if generation != self._seen:
             self._entries.clear()
             self._seen = generation
         now = time.monotonic()
         hit = self._entries.get(token)
-        if hit is not None and now < hit[0]:
-            return hit[1]
+        if hit is not None and hit[1] == generation and now < hit[0]:
+            return hit[2]
         checked = _read(token)
         if checked is not None:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[token] = (now + self._lifetime(checked), checked)
+            self._entries[token] = (now + self._lifetime(checked), generation, checked)
         return checked
 
     def _lifetime(self, checked: CheckedSession) -> float:
@@ -131,8 +133,11 @@ class SessionCache:
             try:
                 _redis(self.redis_url).publish(CHANNEL, str(os.getpid()))
             except Exception as exc:  # a revocation must not fail because Redis is away
-                log.warning("could not publish a session revocation on Redis (%s); other nodes catch up within %ss",
-                            exc, self.ttl)
+                log.warning(
+                    "could not publish a session revocation on Redis (%s); other nodes catch up within %ss",
+                    exc,
+                    self.ttl,
+                )
 
     def _start_listener(self) -> None:
         with self._lock:
