@@ -168,3 +168,20 @@ def test_a_changed_or_new_attribute_reaches_the_headers_at_once(stepgate, sessio
         identity.find_by_user_name("default", "alice").set_attribute("display-name", "Alice")
         db.session.commit()
     assert ask(stepgate, session_cookie).headers["X-Stepgate-Name"] == "Alice"
+
+
+def test_the_session_cookie_can_cover_sibling_hosts(make_settings, app, add_user):
+    add_user("bob", password=PASSWORD)
+    settings = {**apps_settings(APP_HOST), "session_cookie_domain": ".example.org"}
+    server = LiveServer(serve(make_settings, settings)).start()
+    try:
+        with Browser(server.url) as browser:
+            browser.get("/login?" + requests.compat.urlencode({"next": f"http://{APP_HOST}/"}))
+            done = browser.submit({"USERNAME": "bob", "PASSWORD": PASSWORD}, allow_redirects=False)
+            set_cookie = done.headers["Set-Cookie"]
+            assert "stepgate_session=" in set_cookie and "Domain=example.org" in set_cookie
+            assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
+    finally:
+        server.stop()
+        with server.app.app_context():
+            db.engine.dispose()
