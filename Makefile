@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 STAMP := $(VENV)/.installed
+DEVOP := devop/node_modules/.package-lock.json
 
 .PHONY: run test lint format serve bench clean
 
@@ -13,22 +14,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,postgres,serve]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(DEVOP)
 	$(FLASK) db upgrade
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(BIN)/python dev/supervisor.py
+
+# The development OpenID Provider (oidc-provider from npm, pinned by devop/package-lock.json).
+$(DEVOP): devop/package-lock.json
+	cd devop && npm ci --no-audit --no-fund
 
 test: $(STAMP)
-	$(BIN)/ruff check app plugins tests bench
+	$(BIN)/ruff check app plugins tests examples bench
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check app plugins tests bench
-	$(BIN)/ruff format --check app plugins tests
+	$(BIN)/ruff check app plugins tests examples bench
+	$(BIN)/ruff format --check app plugins tests examples bench
 
 format: $(STAMP)
-	$(BIN)/ruff format app plugins tests
-	$(BIN)/ruff check --fix app plugins tests
+	$(BIN)/ruff format app plugins tests examples
+	$(BIN)/ruff check --fix app plugins tests examples
 
 serve: $(STAMP)
 	$(FLASK) db upgrade
@@ -39,4 +44,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.identification
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache devop/node_modules
+
+# The example self-registration page (examples/registration_page) beside `make run`:
+# REGISTRATION_SECRET_KEY must equal the plugin's secret_key, SCIM_TOKEN one of scim.tokens.
+.PHONY: registration-page
+registration-page: $(STAMP)
+	STEPGATE_URL=$${STEPGATE_URL:-http://127.0.0.1:5000} $(BIN)/python -m examples.registration_page

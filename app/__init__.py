@@ -74,9 +74,22 @@ def _register(app: Flask) -> None:
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
     app.register_blueprint(metrics.bp)
+    _register_self_registration(app)
+    from app.web import oidc
+
+    app.register_blueprint(oidc.bp)
     cli.register(app)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):
         log.warning("refused a form without a valid CSRF token: %s", exc.description)
         return gate.error_page("form.csrf", 400)
+
+
+def _register_self_registration(app: Flask) -> None:
+    """OAM's regdata endpoint for registration pages and SCIM 2.0 under /scim/v2."""
+    from app.scim import views as scim_views
+    from app.web import regdata
+
+    app.register_blueprint(regdata.bp)
+    app.register_blueprint(scim_views.bp)

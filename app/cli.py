@@ -9,6 +9,7 @@ import click
 import flask_migrate
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from app import audit, identity, sessions
@@ -22,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(init_db)
     app.cli.add_command(demo_group)
+    app.cli.add_command(secrets_group)
 
 
 @click.command("init-db")
@@ -190,8 +192,9 @@ def demo_group() -> None:
 @demo_group.command("seed")
 @click.option("--password", help="the demo user's password (default: a new random one)")
 def demo_seed(password: str | None) -> None:
-    """Upgrade the schema and create the demo user 'demo'; print how to sign in."""
-    flask_migrate.upgrade()
+    """Create the demo user 'demo' (and the schema, on an empty database); print how to sign in."""
+    if not sa_inspect(db.engine).has_table("users"):
+        flask_migrate.upgrade()
     password = password or pysecrets.token_urlsafe(9)
     user = identity.find_by_user_name("default", "demo")
     if user is None:
@@ -206,3 +209,31 @@ def demo_seed(password: str | None) -> None:
     click.echo(f"  Password:   {password}")
     click.echo("  Sign in at: http://127.0.0.1:5000/demo/")
     click.echo("")
+
+
+@click.group("secrets", cls=AppGroup)
+def secrets_group() -> None:
+    """{AES} values for secrets in configuration files (master key in STEPGATE_MASTER_KEY)."""
+
+
+@secrets_group.command("master-key")
+def secrets_master_key() -> None:
+    """Print a new random master key for STEPGATE_MASTER_KEY."""
+    from app.secretbox import new_master_key
+
+    click.echo(new_master_key())
+
+
+@secrets_group.command("encrypt")
+@click.option(
+    "--value", prompt=True, hide_input=True, confirmation_prompt=True, help="the secret (prompted if omitted)"
+)
+def secrets_encrypt(value: str) -> None:
+    """Encrypt a secret with STEPGATE_MASTER_KEY; print the {AES} value to put in a scheme or settings."""
+    from app.secretbox import SecretError, encrypt, master_key
+
+    try:
+        click.echo(encrypt(value, master_key()))
+    except SecretError as exc:
+        click.echo(f"stepgate: {exc}", err=True)
+        sys.exit(1)

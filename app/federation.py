@@ -35,7 +35,8 @@ class FederatedLink(db.Model):
 def find_linked_user(issuer: str, subject: str) -> User | None:
     """The local user linked to this federated identity, whatever their status."""
     return db.session.scalar(
-        select(User).join(FederatedLink, FederatedLink.user_id == User.id)
+        select(User)
+        .join(FederatedLink, FederatedLink.user_id == User.id)
         .where(FederatedLink.issuer == issuer, FederatedLink.subject == subject)
     )
 

@@ -70,7 +70,7 @@ def state_of(flow_id: str, row: Flow) -> FlowState:
         current_step=row.current_step,
         waiting=row.waiting,
         data=dict(row.data or {}),
-        failures=row.failures,
+        failures=row.failures or 0,  # unset until the row is first flushed
         prompt_step=row.prompt_step,
     )
 

@@ -82,6 +82,14 @@ class UserAttribute(db.Model):
     user: Mapped[User] = relationship(back_populates="attribute_rows")
 
 
+def store_problem(settings, store: str) -> str | None:
+    """Why ``store`` is not a configured identity store, or None (for plugins' load-time checks)."""
+    stores = getattr(settings, "identity_stores", None)
+    if stores is None or store in stores:
+        return None
+    return f"identity store '{store}' is not defined (stores: {', '.join(stores)})"
+
+
 def get_user(user_id: int) -> User | None:
     return db.session.get(User, user_id)
 

@@ -4,8 +4,8 @@ Mirrors OAM: an application domain holds resources (host, URL pattern, methods)
 and authentication policies; each resource is assigned one policy, which is
 either public or names an authentication scheme. For a request the most
 specific matching resource wins: a named host beats any host, a longer literal
-prefix beats a shorter one, an exact pattern beats a wildcard, listed methods
-beat all methods.
+prefix beats a shorter one, then more literal characters beat fewer, an exact
+pattern beats a wildcard, listed methods beat all methods.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ class Resource:
         return self.regex.fullmatch(path) is not None
 
     @property
-    def specificity(self) -> tuple[int, int, int, int]:
-        literal = re.split(r"\*", self.url, maxsplit=1)[0]
-        return (self.host is not None, len(literal), "*" not in self.url, bool(self.methods))
+    def specificity(self) -> tuple[int, int, int, int, int]:
+        prefix = re.split(r"\*", self.url, maxsplit=1)[0]
+        literal = len(self.url.replace("*", ""))
+        return (self.host is not None, len(prefix), literal, "*" not in self.url, bool(self.methods))
 
 
 def compile_pattern(url: str) -> re.Pattern[str]:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
+from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
+from app.scim.config import ScimSettings, parse_scim
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +42,7 @@ class Settings:
     identity_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     deployment: Deployment = field(default_factory=Deployment)
+    scim: ScimSettings | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -57,6 +60,7 @@ KNOWN_KEYS = {
     "trusted_proxies",
     "identity_providers",
     *DEPLOYMENT_KEYS,
+    "scim",
 }
 
 
@@ -94,6 +98,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         schemes_dir = "schemes"
     stores = _identity_stores(doc, check)
     domains = parse_application_domains(doc.get("application_domains"), doc, check)
+    providers = parse_identity_providers(doc, check)
     numbers = {
         key: _positive_int(doc, key, default, check)
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
@@ -102,6 +107,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
         check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
     deployment = parse_deployment(doc, check, base)
+    scim = parse_scim(doc.get("scim"), doc, check, stores)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -111,8 +117,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         identity_stores=stores,
         application_domains=domains,
         trusted_proxies=trusted,
-        identity_providers=doc.get("identity_providers"),
         deployment=deployment,
+        identity_providers=providers,
+        scim=scim,
         **numbers,
     )
 

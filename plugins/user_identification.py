@@ -1,12 +1,28 @@
-"""UserIdentificationPlugin: find exactly one active user in an identity store."""
+"""UserIdentificationPlugin: find exactly one active user in an identity store.
+
+After an OpenID Connect step (``federated`` in the flow) the person is found by
+the (issuer, subject) link recorded at provisioning, never by ``USERNAME``: a
+provider's user name must not open a local account of the same name. Matching
+an unlinked account by email (``KEY_FEDERATED_MATCH: (mail={email})``) happens
+only when configured, for a provider with ``trust_email: true``, and only when
+the token says ``email_verified``; the match is then linked. A returning
+person's changed claims are synced by the scheme's provisioning policy.
+
+A linked account that is locked or disabled is an ERROR, not a FAILURE: in the
+JIT schemes On Failure leads to provisioning, and such a person must end on a
+clear page, never be asked for a new password or provisioned again.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from app import identity
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, federation, identity, provisioning
 from app.engine import FlowContext, Plugin, StepResult
+from app.extensions import db
 
 _FILTER = re.compile(r"\(\s*([A-Za-z][\w-]*)\s*=\s*\{([A-Za-z][\w]*)\}\s*\)")
 
@@ -15,6 +31,7 @@ _FILTER = re.compile(r"\(\s*([A-Za-z][\w-]*)\s*=\s*\{([A-Za-z][\w]*)\}\s*\)")
 class Params:
     KEY_IDENTITY_STORE_REF: str = "default"
     KEY_LDAP_FILTER: str = "(uid={USERNAME})"
+    KEY_FEDERATED_MATCH: str = ""
 
 
 def parse_filter(text: str) -> tuple[str, str]:
@@ -41,18 +58,22 @@ class UserIdentificationPlugin(Plugin):
             parse_filter(params.KEY_LDAP_FILTER)
         except ValueError as exc:
             problems.append(("KEY_LDAP_FILTER", str(exc)))
-        if settings is not None and params.KEY_IDENTITY_STORE_REF not in settings.identity_stores:
-            problems.append(
-                (
-                    "KEY_IDENTITY_STORE_REF",
-                    f"identity store '{params.KEY_IDENTITY_STORE_REF}' is not "
-                    f"defined (stores: {', '.join(settings.identity_stores)})",
-                )
-            )
+        if params.KEY_FEDERATED_MATCH:
+            try:
+                _, claim = parse_filter(params.KEY_FEDERATED_MATCH)
+            except ValueError as exc:
+                problems.append(("KEY_FEDERATED_MATCH", str(exc).replace("KEY_LDAP_FILTER", "KEY_FEDERATED_MATCH")))
+            else:
+                if claim != "email":
+                    problems.append(("KEY_FEDERATED_MATCH", "only the verified 'email' claim may match an account"))
+        if problem := identity.store_problem(settings, params.KEY_IDENTITY_STORE_REF):
+            problems.append(("KEY_IDENTITY_STORE_REF", problem))
         return problems
 
     def process(self, ctx: FlowContext) -> StepResult:
         ctx.user_id = None
+        if ctx.data.get("federated"):
+            return self._federated(ctx, ctx.data["federated"])
         value = ctx.lookup(self.value_name)
         if not value:
             return StepResult.failure("user.not_found", {"why": f"no {self.value_name} in the flow"})
@@ -66,3 +87,49 @@ class UserIdentificationPlugin(Plugin):
             return StepResult.failure(f"user.{user.status}", {"user_name": user.user_name})
         ctx.user_id = user.id
         return StepResult.success(detail={"user_name": user.user_name})
+
+    def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:
+        user = federation.find_linked_user(federated["issuer"], federated["subject"])
+        matched_by = "link"
+        if user is None:
+            user = self._match_by_email(federated)
+            if user is None:
+                return StepResult.failure("user.not_linked", {"provider": federated["provider"]})
+            matched_by = "email"
+        if not user.active:
+            return StepResult.error(f"user.{user.status}", {"user_name": user.user_name})
+        if matched_by == "email":
+            _link(user, federated)
+        from app.runtime import current
+
+        policy = provisioning.policy_of_scheme(current().schemes.get(ctx.scheme_name))
+        if policy is not None:
+            provisioning.sync(user, federated, policy)
+        ctx.user_id = user.id
+        return StepResult.success(detail={"user_name": user.user_name, "matched_by": matched_by})
+
+    def _match_by_email(self, federated: dict) -> identity.User | None:
+        if not self.params.KEY_FEDERATED_MATCH:
+            return None
+        provider = (getattr(self.settings, "identity_providers", None) or {}).get(federated["provider"])
+        claims = federated.get("claims") or {}
+        verified = claims.get("email_verified") in (True, "true")
+        if provider is None or not provider.trust_email or not verified or not isinstance(claims.get("email"), str):
+            return None
+        attribute, _ = parse_filter(self.params.KEY_FEDERATED_MATCH)
+        users = identity.find_by_attribute(self.params.KEY_IDENTITY_STORE_REF, attribute, claims["email"])
+        return users[0] if len(users) == 1 else None
+
+
+def _link(user: identity.User, federated: dict) -> None:
+    """Record the link so the next sign-in finds the account by (issuer, subject)."""
+    try:
+        with db.session.begin_nested():
+            federation.link_user(user.id, federated["issuer"], federated["subject"], federated["provider"])
+    except IntegrityError:
+        return  # a concurrent sign-in linked it first
+    audit.record(
+        "federation.linked",
+        user_id=user.id,
+        detail={"provider": federated["provider"], "subject": federated["subject"], "matched_by": "email"},
+    )

@@ -19,6 +19,7 @@ from app import create_app
 from app.extensions import db
 from tests import pg
 from tests.browser import Browser
+from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOMAIN = {
@@ -33,6 +34,9 @@ DEMO_DOMAIN = {
         ],
     }
 }
+
+UNUSED_PROVIDERS = {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}}
+"""The shipped OpenID schemes need a provider to load; tests that sign in replace it (tests/oidc_fixtures.py)."""
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +91,7 @@ def make_settings(tmp_path, database_url):
             "database_url": database_url,
             "schemes_dir": "schemes",
             "application_domains": DEMO_DOMAIN,
+            "identity_providers": UNUSED_PROVIDERS,
         }
         doc.update(extra or {})
         path = base / "config" / "settings.yaml"

@@ -35,7 +35,7 @@ def problems_of(name: str) -> list[str]:
         (
             "unknown_param.yaml",
             "unknown_param.yaml:8: unknown parameter 'KEY_LDAP_FILTR' for UserIdentificationPlugin "
-            "(known: KEY_IDENTITY_STORE_REF, KEY_LDAP_FILTER)",
+            "(known: KEY_FEDERATED_MATCH, KEY_IDENTITY_STORE_REF, KEY_LDAP_FILTER)",
         ),
         ("unknown_target.yaml", "unknown_target.yaml:10: on_success of 'Identify' goes to unknown step 'Authenticat'"),
         ("unreachable.yaml", "unreachable.yaml:6: step 'Authenticate' can't be reached from initial_step 'Identify'"),

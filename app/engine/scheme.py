@@ -109,7 +109,8 @@ def parse_scheme(text: str, file: str, registry: PluginRegistry, settings: Any =
         check.raise_if_any()
     check.unknown_keys(module, {"name", "description", "steps", "orchestration"}, "module")
     steps = _steps(module, check, registry, settings)
-    orchestration, initial = _orchestration(module, steps, check)
+    declared = set(module["steps"]) if isinstance(module.get("steps"), Located) else set(steps)
+    orchestration, initial = _orchestration(module, steps, declared, check)
     check.raise_if_any()
     _check_graph(module, steps, orchestration, initial, check)
     check.raise_if_any()
@@ -205,7 +206,10 @@ def _steps(module: Located, check: Checker, registry: PluginRegistry, settings: 
     return steps
 
 
-def _orchestration(module: Located, steps: dict[str, Step], check: Checker) -> tuple[dict[str, Transitions], str]:
+def _orchestration(
+    module: Located, steps: dict[str, Step], declared: set[str], check: Checker
+) -> tuple[dict[str, Transitions], str]:
+    """Transitions per step; names are checked against every declared step, even one whose params are wrong."""
     raw = module.get("orchestration")
     if raw is None:
         check.add(module.problem(None, "missing required key 'orchestration'"))
@@ -216,13 +220,13 @@ def _orchestration(module: Located, steps: dict[str, Step], check: Checker) -> t
     initial = raw.get("initial_step")
     if initial is None:
         check.add(raw.problem(None, "missing required key 'initial_step'"))
-    elif initial not in steps:
+    elif initial not in declared:
         check.add(raw.problem("initial_step", f"initial_step '{initial}' is not a step of this module"))
     result: dict[str, Transitions] = {}
     for step_name, body in raw.items():
         if step_name == "initial_step":
             continue
-        if step_name not in steps:
+        if step_name not in declared:
             check.add(raw.problem(step_name, f"orchestration names unknown step '{step_name}'"))
             continue
         body = check.require_mapping(body, raw, step_name, f"orchestration.{step_name}")
@@ -239,7 +243,7 @@ def _orchestration(module: Located, steps: dict[str, Step], check: Checker) -> t
             target = body[key]
             if isinstance(target, str) and target.lower() in TERMINALS:
                 target = target.lower()
-            if not isinstance(target, str) or (target not in TERMINALS and target not in steps):
+            if not isinstance(target, str) or (target not in TERMINALS and target not in declared):
                 check.add(
                     body.problem(
                         key,

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: a6828e1f5aea
+Revision ID: b7e77e05d052
 Revises: 
-Create Date: 2026-11-23 17:13:33.884973
+Create Date: 2026-11-23 17:57:37.882430
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'a6828e1f5aea'
+revision = 'b7e77e05d052'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -54,6 +54,30 @@ def upgrade():
     )
     with op.batch_alter_table('flows', schema=None) as batch_op:
         batch_op.create_index('ix_flows_expires_at', ['expires_at'], unique=False)
+
+    op.create_table('oidc_provider_documents',
+    sa.Column('issuer', sa.String(length=512), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('body', sa.JSON(), nullable=False),
+    sa.Column('fetched_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('issuer', 'kind', name=op.f('pk_oidc_provider_documents'))
+    )
+    op.create_table('registration_records',
+    sa.Column('id_digest', sa.String(length=64), nullable=False),
+    sa.Column('flow_digest', sa.String(length=64), nullable=False),
+    sa.Column('provider', sa.String(length=128), nullable=False),
+    sa.Column('issuer', sa.String(length=512), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('idtoken', sa.Text(), nullable=False),
+    sa.Column('hmac', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id_digest', name=op.f('pk_registration_records'))
+    )
+    with op.batch_alter_table('registration_records', schema=None) as batch_op:
+        batch_op.create_index('ix_registration_records_expires_at', ['expires_at'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -125,6 +149,11 @@ def downgrade():
 
     op.drop_table('federated_links')
     op.drop_table('users')
+    with op.batch_alter_table('registration_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_registration_records_expires_at')
+
+    op.drop_table('registration_records')
+    op.drop_table('oidc_provider_documents')
     with op.batch_alter_table('flows', schema=None) as batch_op:
         batch_op.drop_index('ix_flows_expires_at')
 

@@ -1,0 +1,156 @@
+"""Just-in-time provisioning: users created from ID token claims, and kept in sync.
+
+``ProvisioningPolicy`` is what the OAuthUserSelfRegistrationPlugin declares:
+which claims become attributes (``key_claims``), under which names
+(``mapping``), in which identity store, and how each attribute is synced on
+later sign-ins: ``force`` (the provider's value wins every time, the default),
+``import`` (set at creation, then the local value is kept) or ``never`` (never
+taken from the provider).
+
+``provision`` creates the user and its (issuer, subject) link in one savepoint
+and does not check first: the database's unique constraints decide a race, and
+the loser identifies again (social-core's ``associate_user``). A user name held
+by someone else is refused, never merged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, federation, identity
+from app.extensions import db
+
+SYNC_POLICIES = ("force", "import", "never")
+USER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
+"""A user name from a claim: up to 255 characters, no control characters."""
+
+
+@dataclass(frozen=True)
+class ProvisioningPolicy:
+    store: str
+    key_claims: tuple[str, ...]
+    mapping: dict[str, str] = field(default_factory=dict)
+    sync: dict[str, str] = field(default_factory=dict)
+    password_regex: re.Pattern | None = None
+
+    def attribute_of(self, claim: str) -> str:
+        return self.mapping.get(claim, claim)
+
+    def sync_of(self, attribute: str) -> str:
+        return self.sync.get(attribute, "force")
+
+
+class Refused(Exception):
+    """Provisioning said no, with a reason code for the person and the audit log."""
+
+    def __init__(self, reason: str, detail: dict | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail or {}
+
+
+def claim_text(value: Any) -> str | None:
+    """A claim as an attribute value: scalars only; structured claims are not attributes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        text = str(value).strip()
+        return text[: identity.ATTRIBUTE_VALUE_MAX] or None
+    return None
+
+
+def map_claims(claims: dict[str, Any], policy: ProvisioningPolicy, *, creating: bool) -> dict[str, str]:
+    """The attributes these claims set: only listed claims, renamed, filtered by sync policy.
+
+    An ``email`` the provider has not verified is never stored: other steps may
+    trust the attribute it would land in.
+    """
+    attributes = {}
+    for claim in policy.key_claims:
+        if claim == "email" and claims.get("email_verified") not in (True, "true"):
+            continue
+        attribute = policy.attribute_of(claim)
+        mode = policy.sync_of(attribute)
+        if mode == "never" or (mode == "import" and not creating):
+            continue
+        value = claim_text(claims.get(claim))
+        if value is not None:
+            attributes[attribute] = value
+    return attributes
+
+
+def require_active(user: identity.User) -> identity.User:
+    """A linked account that is locked or disabled is refused; never re-created or re-enabled."""
+    if not user.active:
+        raise Refused(f"user.{user.status}", {"user_name": user.user_name})
+    return user
+
+
+def provision(
+    federated: dict[str, Any], user_name: str, policy: ProvisioningPolicy, password: str | None = None
+) -> tuple[identity.User, bool]:
+    """The user linked to this federated identity, created if needed: ``(user, created)``."""
+    issuer, subject = federated["issuer"], federated["subject"]
+    linked = federation.find_linked_user(issuer, subject)
+    if linked is not None:
+        return require_active(linked), False
+    if not USER_NAME.fullmatch(user_name):
+        raise Refused("registration.bad_user_name", {"user_name": user_name[:64]})
+    attributes = map_claims(federated.get("claims") or {}, policy, creating=True)
+    try:
+        with db.session.begin_nested():
+            user = identity.create_user(policy.store, user_name, attributes, password)
+            db.session.flush()
+            federation.link_user(user.id, issuer, subject, federated["provider"])
+            db.session.flush()
+    except IntegrityError:
+        linked = federation.find_linked_user(issuer, subject)
+        if linked is None:
+            raise Refused("registration.user_name_taken", {"user_name": user_name, "store": policy.store}) from None
+        return require_active(linked), False
+    audit.record(
+        "user.created",
+        user_id=user.id,
+        detail={
+            "user_name": user_name,
+            "store": policy.store,
+            "provider": federated["provider"],
+            "attributes": sorted(attributes),
+            "password": password is not None,
+            "by": "jit",
+        },
+    )
+    return user, True
+
+
+def sync(user: identity.User, federated: dict[str, Any], policy: ProvisioningPolicy) -> list[str]:
+    """Update attributes whose claims changed; one audit event per changed attribute."""
+    if user.store != policy.store:
+        return []
+    changed = []
+    current = user.attributes
+    for attribute, value in map_claims(federated.get("claims") or {}, policy, creating=False).items():
+        old = current.get(attribute)
+        if old == value:
+            continue
+        user.set_attribute(attribute, value)
+        changed.append(attribute)
+        audit.record(
+            "user.attribute_changed",
+            user_id=user.id,
+            detail={"attribute": attribute, "old": old, "new": value, "provider": federated.get("provider")},
+        )
+    return changed
+
+
+def policy_of_scheme(scheme: Any) -> ProvisioningPolicy | None:
+    """The provisioning policy a scheme's steps declare, for syncing returning users."""
+    for step in getattr(scheme, "steps", {}).values():
+        policy = getattr(step.plugin, "provisioning_policy", None)
+        if isinstance(policy, ProvisioningPolicy):
+            return policy
+    return None

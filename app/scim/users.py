@@ -1,0 +1,105 @@
+"""SCIM operations on the identity store: search, create (optionally for a registration), replace, delete.
+
+Each function leaves the session ready to commit or raises ScimError after
+rolling back, so a refused request never leaves half a user behind. Races on
+``userName`` or on an IdP identity are caught at the database's unique
+constraints, not checked first.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, federation, identity, registrations, sessions
+from app.extensions import db
+from app.identity import User, UserAttribute, UserStatus
+from app.scim.errors import ScimError, invalid_value
+from app.scim.schema import UserInput
+
+
+def search(store: str, attribute: str | None, value: str | None, start: int, count: int) -> tuple[int, list[User]]:
+    """(total, one page of users) of ``store``, optionally where ``attribute == value``."""
+    query = select(User).where(User.store == store)
+    if attribute == "uid":
+        query = query.where(User.user_name == value)
+    elif attribute is not None:  # a join, so the (name, value) index drives the lookup, never a scan of users
+        query = query.join(UserAttribute, UserAttribute.user_id == User.id).where(
+            UserAttribute.name == attribute, UserAttribute.value == value
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    page = db.session.scalars(query.order_by(User.id).offset(start - 1).limit(count))
+    return total, list(page)
+
+
+def get(store: str, user_id: str) -> User:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 19 else None
+    if user is None or user.store != store:
+        raise ScimError(404, f"no user with id '{user_id}'")
+    return user
+
+
+def create(store: str, data: UserInput) -> User:
+    """Create a user; with a registration id, link it to that registration's IdP identity too."""
+    record = None
+    if data.registration_id is not None:
+        record = registrations.find_pending(data.registration_id)
+        if record is None:
+            reason = registrations.why_unusable(registrations.find_record(data.registration_id))
+            raise invalid_value(f"registrationId refused: {reason}")
+    attributes = {k: v for k, v in data.attributes.items() if v is not None}
+    status = UserStatus.ACTIVE if data.active in (None, True) else UserStatus.DISABLED
+    user = identity.create_user(store, data.user_name, attributes, data.password, status)
+    _flush(f"userName '{data.user_name}' is already taken")
+    if record is not None:
+        federation.link_user(user.id, record.issuer, record.subject, record.provider)
+        _flush("this identity provider account is already linked to another user")
+        if not registrations.claim_for_account(record, user.id):
+            db.session.rollback()
+            raise invalid_value("registrationId refused: it was used meanwhile")
+    audit.record(
+        "user.created",
+        user_id=user.id,
+        detail={"user_name": user.user_name, "store": store, "by": "scim", "registration": record is not None},
+    )
+    return user
+
+
+def replace(user: User, data: UserInput) -> User:
+    """Store a full representation: mapped attributes it leaves out are removed; no password keeps the old one."""
+    user.user_name = data.user_name
+    for name, value in data.attributes.items():
+        user.set_attribute(name, value)
+    if data.password is not None:
+        user.set_password(data.password)
+    if data.active is not None:
+        set_active(user, data.active)
+    _flush(f"userName '{data.user_name}' is already taken")
+    audit.record("user.updated", user_id=user.id, detail={"user_name": user.user_name, "by": "scim"})
+    return user
+
+
+def set_active(user: User, active: bool) -> None:
+    """SCIM ``active`` onto the store status: false disables (a locked user stays locked), true activates."""
+    if active:
+        user.status = UserStatus.ACTIVE.value
+    elif user.status == UserStatus.ACTIVE.value:
+        user.status = UserStatus.DISABLED.value
+    if not user.active:
+        sessions.revoke_all_for(user.id)
+
+
+def remove(user: User) -> None:
+    """Delete a user with their links and sessions."""
+    db.session.execute(delete(federation.FederatedLink).where(federation.FederatedLink.user_id == user.id))
+    db.session.execute(delete(sessions.SignInSession).where(sessions.SignInSession.user_id == user.id))
+    audit.record("user.deleted", user_id=user.id, detail={"user_name": user.user_name, "by": "scim"})
+    db.session.delete(user)
+
+
+def _flush(conflict: str) -> None:
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ScimError(409, conflict, "uniqueness") from None

@@ -1,0 +1,203 @@
+"""The SCIM 2.0 endpoints under ``/scim/v2``: bearer-token protected, ``application/scim+json``.
+
+The blueprint is the server's own (never matched against protected
+resources) and exempt from CSRF: it is called by other servers with a bearer
+token, never by a browser with cookies.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from flask import Blueprint, Response, request
+
+from app.extensions import csrf, db
+from app.runtime import current
+from app.scim import discovery, users
+from app.scim.config import ScimSettings
+from app.scim.errors import ScimError, invalid_syntax
+from app.scim.filter import parse_filter
+from app.scim.patch import apply_patch
+from app.scim.schema import parse_user, registration_id_of, render_user
+from app.web.gate import exempt
+
+log = logging.getLogger("stepgate.scim")
+bp = exempt(Blueprint("scim", __name__, url_prefix="/scim/v2"))
+csrf.exempt(bp)
+
+MEDIA_TYPE = "application/scim+json"
+LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+
+
+def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
+    text = "" if body is None else json.dumps(body)
+    return Response(text, status=status, mimetype=None if body is None else MEDIA_TYPE, headers=headers)
+
+
+@bp.errorhandler(ScimError)
+def scim_error(exc: ScimError) -> Response:
+    if exc.status >= 400:
+        log.info("scim %s %s refused: %s %s", request.method, request.path, exc.status, exc.detail)
+    headers = {"WWW-Authenticate": 'Bearer realm="stepgate SCIM"'} if exc.status == 401 else None
+    return scim_response(exc.body(), exc.status, headers)
+
+
+@bp.before_request
+def authenticate() -> None:
+    settings = _settings()
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if settings is None or scheme.lower() != "bearer" or not token.strip():
+        raise ScimError(401, "a bearer token is required" if settings else "SCIM is not enabled on this server")
+    given = token.strip().encode()
+    matched = False
+    for known in settings.tokens:  # no early exit: the time taken says nothing about which token matched
+        matched |= hmac.compare_digest(given, known.encode())
+    if not matched:
+        log.warning("scim request with a wrong bearer token from %s", request.remote_addr)
+        raise ScimError(401, "the bearer token is not valid")
+
+
+def _settings() -> ScimSettings | None:
+    """The ``scim`` settings; None when SCIM is not configured (every request is then refused)."""
+    return current().settings.scim
+
+
+def _base() -> str:
+    return request.host_url.rstrip("/") + bp.url_prefix
+
+
+def _location(user_id: int) -> str:
+    return f"{_base()}/Users/{user_id}"
+
+
+def _body() -> dict:
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise invalid_syntax("the request body must be a JSON object")
+    return body
+
+
+def _int_arg(name: str, default: int, minimum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        return max(int(raw), minimum)
+    except ValueError:
+        raise invalid_syntax(f"'{name}' must be an integer") from None
+
+
+@bp.get("/Users")
+def list_users() -> Response:
+    settings = _settings()
+    start = _int_arg("startIndex", 1, 1)
+    count = min(_int_arg("count", discovery.MAX_RESULTS, 0), discovery.MAX_RESULTS)
+    attribute = value = None
+    if request.args.get("filter"):
+        attribute, value = parse_filter(request.args["filter"], settings.attribute_mapping)
+    total, page = users.search(settings.identity_store, attribute, value, start, count)
+    return scim_response(
+        {
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start,
+            "itemsPerPage": len(page),
+            "Resources": [render_user(u, settings.attribute_mapping, _location(u.id)) for u in page],
+        }
+    )
+
+
+@bp.post("/Users")
+def create_user() -> Response:
+    settings = _settings()
+    user = users.create(settings.identity_store, parse_user(_body(), settings.attribute_mapping))
+    db.session.commit()
+    location = _location(user.id)
+    return scim_response(render_user(user, settings.attribute_mapping, location), 201, {"Location": location})
+
+
+@bp.get("/Users/<user_id>")
+def get_user(user_id: str) -> Response:
+    settings = _settings()
+    user = users.get(settings.identity_store, user_id)
+    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+
+
+@bp.put("/Users/<user_id>")
+def replace_user(user_id: str) -> Response:
+    settings = _settings()
+    user = users.get(settings.identity_store, user_id)
+    body = _body()
+    _refuse_registration(body)
+    users.replace(user, parse_user(body, settings.attribute_mapping))
+    db.session.commit()
+    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+
+
+@bp.patch("/Users/<user_id>")
+def patch_user(user_id: str) -> Response:
+    settings = _settings()
+    user = users.get(settings.identity_store, user_id)
+    resource = render_user(user, settings.attribute_mapping, _location(user.id))
+    patched = apply_patch(resource, _body())
+    _refuse_registration(patched)
+    users.replace(user, parse_user(patched, settings.attribute_mapping))
+    db.session.commit()
+    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+
+
+@bp.delete("/Users/<user_id>")
+def delete_user(user_id: str) -> Response:
+    users.remove(users.get(_settings().identity_store, user_id))
+    db.session.commit()
+    return scim_response(None, 204)
+
+
+def _refuse_registration(body: dict) -> None:
+    """A registration id links an account only when the account is created."""
+    if registration_id_of(body) is not None:
+        raise ScimError(400, "registrationId can only be given when a user is created", "mutability")
+
+
+@bp.get("/ServiceProviderConfig")
+def service_provider_config() -> Response:
+    return scim_response(discovery.service_provider_config(_base()))
+
+
+@bp.get("/ResourceTypes")
+def resource_types() -> Response:
+    types = [discovery.user_resource_type(_base())]
+    return scim_response(
+        {"schemas": [LIST_SCHEMA], "totalResults": 1, "startIndex": 1, "itemsPerPage": 1, "Resources": types}
+    )
+
+
+@bp.get("/ResourceTypes/<name>")
+def resource_type(name: str) -> Response:
+    if name != "User":
+        raise ScimError(404, f"no resource type '{name}'")
+    return scim_response(discovery.user_resource_type(_base()))
+
+
+@bp.get("/Schemas")
+def schemas() -> Response:
+    found = [discovery.schema(urn, _base()) for urn in discovery.SCHEMAS]
+    return scim_response(
+        {
+            "schemas": [LIST_SCHEMA],
+            "totalResults": len(found),
+            "startIndex": 1,
+            "itemsPerPage": len(found),
+            "Resources": found,
+        }
+    )
+
+
+@bp.get("/Schemas/<path:urn>")
+def schema(urn: str) -> Response:
+    if urn not in discovery.SCHEMAS:
+        raise ScimError(404, f"no schema '{urn}'")
+    return scim_response(discovery.schema(urn, _base()))

@@ -1,0 +1,25 @@
+"""The OpenID Connect callback: where providers send the browser back after sign-in.
+
+It only hands the query to the waiting flow (``gate.resume``); the
+OpenIDConnectPlugin checks ``state`` and everything else. The blueprint is the
+server's own, so no resource policy ever matches it.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.engine.context import Submission
+from app.oidc import documents  # noqa: F401 - registers the provider document table
+from app.web import gate
+
+bp = gate.exempt(Blueprint("oidc", __name__))
+
+MAX_PARAM = 4096
+CALLBACK_PARAMS = ("state", "code", "error", "error_description", "iss")
+
+
+@bp.route("/oam/server/oidc/callback")
+def callback() -> Response:
+    args = {key: request.args[key][:MAX_PARAM] for key in CALLBACK_PARAMS if key in request.args}
+    return gate.resume(Submission("GET", args=args))

@@ -1,0 +1,1 @@
+"""Development tooling: the process supervisor behind ``make run``."""

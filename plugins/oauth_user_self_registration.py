@@ -1,0 +1,142 @@
+"""OAuthUserSelfRegistrationPlugin: create the federated person's account (OAM's JIT).
+
+With ``autoprovisioning: true`` the account is created from the ID token's
+claims (OAM modes 2 and 3). When a CredentialCollectorPlugin step collected a
+password and its confirmation before this step (mode 2), the password must
+match ``autoprovision_password_policy_regex``; a mismatch is a FAILURE, so the
+prompt is shown again with the reason. Without a password step (mode 3) the
+account has no password and can only sign in through its provider.
+
+Refusals that typing again cannot fix (the linked account is locked, the user
+name belongs to someone else) are ERRORs: the flow ends at once on a clear page
+instead of re-showing the password prompt.
+
+With ``autoprovisioning: false`` (OAM mode 1) the person is sent to the
+organisation's own registration page with a ``registrationid`` and comes back
+to ``/oam/server/auth_cred_submit``; ``app.selfregistration`` owns that contract.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass, field
+
+from app import identity, provisioning, selfregistration
+from app.engine import FlowContext, Plugin, StepResult
+
+UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
+
+
+@dataclass(frozen=True)
+class Params:
+    autoprovision_key_user_record_attribute_list: list[str] = field(
+        default_factory=list, metadata={"help": "the ID token claims that become attributes; only these"}
+    )
+    autoprovision_idtoken_to_user_attribute_mapping: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "claim:attribute pairs, e.g. email:mail, given_name:first-name"}
+    )
+    autoprovisioning: bool = field(default=False, metadata={"help": "true: create the account from the ID token"})
+    registration_url: str = field(default="", metadata={"help": "self-registration page (autoprovisioning: false)"})
+    secret_key: str = field(default="", metadata={"help": "HMAC key of the regdata payload (autoprovisioning: false)"})
+    autoprovision_useridentitystore: str = field(default="default", metadata={"help": "the identity store"})
+    autoprovision_password_policy_regex: str = field(default="", metadata={"help": "a password must match this"})
+    autoprovision_attribute_sync: dict[str, str] = field(
+        default_factory=dict, metadata={"help": "attribute:force|import|never; default force"}
+    )
+    autoprovision_password_param: str = field(default="PASSWORD", metadata={"help": "credential ID of the password"})
+    autoprovision_password_confirm_param: str = field(
+        default="CONFIRM_PASSWORD", metadata={"help": "credential ID of the confirmation"}
+    )
+
+
+class OAuthUserSelfRegistrationPlugin(Plugin):
+    name = "OAuthUserSelfRegistrationPlugin"
+    description = "Creates the account of a person signed in at an OpenID provider (JIT auto-provisioning)."
+    Params = Params
+
+    def __init__(self, params: Params, settings=None):
+        super().__init__(params, settings)
+        regex = params.autoprovision_password_policy_regex
+        self.provisioning_policy = provisioning.ProvisioningPolicy(
+            store=params.autoprovision_useridentitystore,
+            key_claims=tuple(params.autoprovision_key_user_record_attribute_list),
+            mapping=dict(params.autoprovision_idtoken_to_user_attribute_mapping),
+            sync=dict(params.autoprovision_attribute_sync),
+            password_regex=re.compile(regex) if regex else None,
+        )
+
+    @classmethod
+    def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:
+        problems: list[tuple[str | None, str]] = []
+        if not params.autoprovisioning:
+            return _self_registration_problems(params)
+        if not params.autoprovision_key_user_record_attribute_list:
+            problems.append(("autoprovision_key_user_record_attribute_list", "name at least one claim"))
+        listed = set(params.autoprovision_key_user_record_attribute_list)
+        for claim in params.autoprovision_idtoken_to_user_attribute_mapping:
+            if claim not in listed:
+                problems.append(
+                    (
+                        "autoprovision_idtoken_to_user_attribute_mapping",
+                        f"claim '{claim}' is mapped but not in autoprovision_key_user_record_attribute_list",
+                    )
+                )
+        mapped = {params.autoprovision_idtoken_to_user_attribute_mapping.get(c, c) for c in listed}
+        for attribute, mode in params.autoprovision_attribute_sync.items():
+            if mode not in provisioning.SYNC_POLICIES:
+                problems.append(
+                    ("autoprovision_attribute_sync", f"sync policy of '{attribute}' must be force, import or never")
+                )
+            elif attribute not in mapped:
+                problems.append(("autoprovision_attribute_sync", f"'{attribute}' is not a provisioned attribute"))
+        try:
+            re.compile(params.autoprovision_password_policy_regex)
+        except re.error as exc:
+            problems.append(("autoprovision_password_policy_regex", f"not a valid regular expression: {exc}"))
+        if problem := identity.store_problem(settings, params.autoprovision_useridentitystore):
+            problems.append(("autoprovision_useridentitystore", problem))
+        return problems
+
+    def process(self, ctx: FlowContext) -> StepResult:
+        if not self.params.autoprovisioning:
+            return selfregistration.register(ctx, self.params.registration_url, self.params.secret_key)
+        federated = ctx.data.get("federated")
+        user_name = ctx.values.get("USERNAME")
+        if not federated or not user_name:
+            return StepResult.error("registration.no_federated_identity")
+        password = ctx.secrets.get(self.params.autoprovision_password_param)
+        if password is not None:
+            problem = self._check_password(password, ctx.secrets.get(self.params.autoprovision_password_confirm_param))
+            if problem:
+                return StepResult.failure(problem)
+        try:
+            user, created = provisioning.provision(federated, str(user_name), self.provisioning_policy, password)
+        except provisioning.Refused as exc:
+            result = StepResult.error if exc.reason in UNFIXABLE else StepResult.failure
+            return result(exc.reason, exc.detail)
+        ctx.user_id = user.id
+        return StepResult.success(
+            "registration.created" if created else "registration.already_linked",
+            {"user_name": user.user_name, "provider": federated["provider"]},
+        )
+
+    def _check_password(self, password: str, confirmation: str | None) -> str | None:
+        if confirmation is None or not hmac.compare_digest(password.encode(), confirmation.encode()):
+            return "registration.password_mismatch"
+        regex = self.provisioning_policy.password_regex
+        if regex is not None and not regex.fullmatch(password):
+            return "registration.password_policy"
+        return None
+
+
+def _self_registration_problems(params: Params) -> list[tuple[str | None, str]]:
+    """Mode 1 needs the page's address and the shared HMAC key (OAM marks both mandatory)."""
+    problems: list[tuple[str | None, str]] = []
+    if not params.registration_url:
+        problems.append(("registration_url", "registration_url is required when autoprovisioning is false"))
+    elif problem := selfregistration.check_registration_url(params.registration_url):
+        problems.append(("registration_url", problem))
+    if not params.secret_key:
+        problems.append(("secret_key", "secret_key is required when autoprovisioning is false"))
+    return problems

@@ -1,0 +1,134 @@
+"""OpenIDConnectPlugin: sign the person in at an OpenID Provider (authorization code + PKCE).
+
+First visit: redirect to the provider (or show a chooser when the step offers
+several). The provider sends the browser back to ``/oam/server/oidc/callback``,
+which resumes the flow here: ``state`` is checked first, in constant time, then
+the code is exchanged and the ID token validated. On success the flow holds
+``federated = {provider, issuer, subject, claims}`` and ``USERNAME`` (from
+``username_attr``) for later steps.
+
+State, nonce and PKCE verifier live in the flow's persisted data, single use.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from flask import redirect, render_template, url_for
+
+from app.engine import FlowContext, Outcome, Plugin, StepResult
+from app.oidc.client import AuthorizationRequest, client_for
+from app.oidc.documents import DatabaseDocuments
+from app.oidc.errors import OIDCError
+from app.oidc.providers import IdentityProvider
+
+PENDING = "oidc_pending"
+ALL_PROVIDERS = "*"
+
+
+@dataclass(frozen=True)
+class Params:
+    provider: list[str] = field(metadata={"help": "one provider, several (a chooser page), or * for every enabled one"})
+    username_attr: str = field(default="sub", metadata={"help": "the claim that becomes USERNAME"})
+    scopes: list[str] = field(default_factory=list, metadata={"help": "scopes to ask for; default: the provider's"})
+    userinfo: bool = field(default=True, metadata={"help": "also read the userinfo endpoint (its sub must match)"})
+
+
+class OpenIDConnectPlugin(Plugin):
+    name = "OpenIDConnectPlugin"
+    description = "Signs the person in at an OpenID Connect provider and validates the ID token."
+    Params = Params
+
+    @classmethod
+    def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:
+        if settings is None:
+            return []
+        known = settings.identity_providers or {}
+        problems: list[tuple[str | None, str]] = []
+        for name in params.provider:
+            if name != ALL_PROVIDERS and name not in known:
+                problems.append(
+                    ("provider", f"identity provider '{name}' is not defined (providers: {', '.join(known) or 'none'})")
+                )
+        if not problems and not _enabled(params.provider, known):
+            problems.append(("provider", "none of the named identity providers is enabled (is its client_id set?)"))
+        if params.scopes and "openid" not in params.scopes:
+            problems.append(("scopes", "'scopes' must include 'openid'"))
+        return problems
+
+    def process(self, ctx: FlowContext) -> StepResult:
+        providers = _enabled(self.params.provider, self.settings.identity_providers or {})
+        submission = ctx.submission
+        if submission is not None and any(k in submission.args for k in ("state", "code", "error")):
+            return self._callback(ctx, submission.args)
+        chosen = submission.args.get("provider") if submission is not None else None
+        if chosen is not None:
+            match = next((p for p in providers if p.name == chosen), None)
+            return self._start(ctx, match) if match else StepResult.failure("oidc.unknown_provider")
+        if len(providers) == 1:
+            return self._start(ctx, providers[0])
+        page = render_template("oidc_chooser.html", providers=providers)
+        return StepResult.challenge(page)
+
+    def _start(self, ctx: FlowContext, provider: IdentityProvider) -> StepResult:
+        redirect_uri = url_for("oidc.callback", _external=True)
+        try:
+            request = client_for(provider, DatabaseDocuments()).authorization_request(redirect_uri, self.params.scopes)
+        except OIDCError as exc:
+            return _outcome(exc, provider)
+        ctx.data[PENDING] = {
+            "provider": provider.name,
+            "redirect_uri": redirect_uri,
+            "state": request.state,
+            "nonce": request.nonce,
+            "code_verifier": request.code_verifier,
+        }
+        return StepResult(
+            Outcome.CHALLENGE, "oidc.redirect", response=redirect(request.url, 302), detail={"provider": provider.name}
+        )
+
+    def _callback(self, ctx: FlowContext, args) -> StepResult:
+        pending = ctx.data.pop(PENDING, None)  # single use, whatever happens next
+        received = str(args.get("state") or "").encode()
+        if not pending or not hmac.compare_digest(received, pending["state"].encode()):
+            return StepResult.failure("oidc.state_mismatch")
+        if args.get("error"):
+            reason = "idp.access_denied" if args["error"] == "access_denied" else "idp.error"
+            return StepResult.failure(reason, {"provider": pending["provider"], "error": str(args["error"])[:64]})
+        if not args.get("code"):
+            return StepResult.failure("oidc.no_code", {"provider": pending["provider"]})
+        provider = (self.settings.identity_providers or {}).get(pending["provider"])
+        if provider is None or not provider.enabled:
+            return StepResult.error("oidc.unknown_provider", {"provider": pending["provider"]})
+        if "iss" in args and str(args["iss"]).rstrip("/") != provider.issuer:  # RFC 9207: no provider mix-up
+            return StepResult.failure("oidc.issuer_mismatch", {"provider": provider.name})
+        request = AuthorizationRequest("", pending["state"], pending["nonce"], pending["code_verifier"])
+        try:
+            identity = client_for(provider, DatabaseDocuments()).sign_in(
+                str(args["code"]), pending["redirect_uri"], request, self.params.userinfo
+            )
+        except OIDCError as exc:
+            return _outcome(exc, provider)
+        user_name = identity.claims.get(self.params.username_attr)
+        if not isinstance(user_name, str) or not user_name.strip():
+            return StepResult.failure("id_token.no_username", {"claim": self.params.username_attr})
+        ctx.data["federated"] = {
+            "provider": provider.name,
+            "issuer": identity.issuer,
+            "subject": identity.subject,
+            "claims": identity.claims,
+        }
+        ctx.values["USERNAME"] = user_name.strip()
+        return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
+
+
+def _enabled(names: list[str], known: dict[str, IdentityProvider]) -> list[IdentityProvider]:
+    if ALL_PROVIDERS in names:
+        return [p for p in known.values() if p.enabled]
+    return [known[n] for n in names if n in known and known[n].enabled]
+
+
+def _outcome(exc: OIDCError, provider: IdentityProvider) -> StepResult:
+    detail = {"provider": provider.name, "detail": exc.detail[:200]}
+    return StepResult.error(exc.reason, detail) if exc.malfunction else StepResult.failure(exc.reason, detail)

@@ -1,0 +1,242 @@
+"""OpenID Provider fixtures: the real development provider (devop/, oidc-provider from npm)
+and a deliberately misbehaving one (tests/rogue_op.py), both on free loopback ports.
+
+``jit_site`` builds a stepgate whose ``devop`` provider is the real development
+provider: it picks the server's port first, registers a client for that
+callback at the provider (dynamic client registration), then serves the app on
+that port. Import these fixtures from ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db
+from tests.browser import Browser
+from tests.rogue_op import RogueProvider
+
+DEVOP = Path(__file__).resolve().parent.parent / "devop"
+CALLBACK = "/oam/server/oidc/callback"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the development provider exited: {process.stdout.read()}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the development provider did not answer at {url} within {seconds}s")
+
+
+@dataclass
+class DevProvider:
+    issuer: str
+
+    def register_client(self, redirect_uri: str) -> dict:
+        """A new client of the provider for one stepgate callback URL."""
+        response = requests.post(
+            f"{self.issuer}/reg",
+            json={
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def devop() -> DevProvider:
+    """The real development OpenID Provider, once per test session."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed to run the development OpenID Provider (devop/)")
+    if not (DEVOP / "node_modules" / "oidc-provider").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DEVOP, check=True, timeout=600)
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [node, "server.mjs", "--port", str(port), "--issuer", issuer, "--allow-registration"],
+        cwd=DEVOP,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_until_up(f"{issuer}/.well-known/openid-configuration", process)
+        yield DevProvider(issuer)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        process.stdout.close()
+
+
+@pytest.fixture
+def rogue_op():
+    """A misbehaving OpenID Provider whose tokens a test forges on purpose."""
+    provider = RogueProvider().start()
+    yield provider
+    provider.stop()
+
+
+class PortServer:
+    """A real HTTP server for one app on a given loopback port, in a thread (as LiveServer)."""
+
+    def __init__(self, application, port: int):
+        import threading
+
+        self.app = application
+        self._server = make_server("127.0.0.1", port, application, threaded=True)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
+
+
+@dataclass
+class JitSite:
+    app: object
+    server: PortServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def browser(self) -> Browser:
+        return Browser(self.url)
+
+
+DEMO_POLICIES = {
+    "Public": {"public": True},
+    "Password": {"scheme": "PasswordScheme"},
+    "JIT": {"scheme": "AutoProvisioningScheme"},
+    "JIT without password": {"scheme": "AutoProvisioningNoPasswordScheme"},
+}
+DEMO_RESOURCES = [
+    {"url": "/", "policy": "Public"},
+    {"url": "/demo/**", "policy": "Password"},
+    {"url": "/demo/jit/**", "policy": "JIT"},
+    {"url": "/demo/jit-nopassword/**", "policy": "JIT without password"},
+]
+
+
+@pytest.fixture
+def make_jit_site(make_settings, request):
+    """Build a stepgate served on a real port, with the shipped JIT schemes.
+
+    ``with_devop`` registers a client at the real development provider for this
+    site's callback and configures it as provider ``devop`` (plus
+    ``devop_options`` such as ``trust_email``); ``database_url`` replaces the
+    test's SQLite database; ``providers``,
+    ``schemes``, ``policies`` and ``resources`` add to the demo configuration; ``extra``
+    adds other settings.
+    """
+    sites: list[JitSite] = []
+
+    def make(
+        providers=None,
+        schemes=None,
+        policies=None,
+        resources=None,
+        with_devop=True,
+        devop_options=None,
+        database_url=None,
+        extra=None,
+    ) -> JitSite:
+        port = free_port()
+        configured = {}
+        if with_devop:
+            dev = request.getfixturevalue("devop")
+            client = dev.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
+            configured["devop"] = {
+                "issuer": dev.issuer,
+                "client_id": client["client_id"],
+                "client_secret": client["client_secret"],
+                "read_timeout": 5,
+                **(devop_options or {}),
+            }
+        else:
+            configured["devop"] = {"issuer": "http://127.0.0.1:9", "client_id": "unused", "client_secret": "unused"}
+        configured.update(providers or {})
+        domains = {
+            "Demo": {
+                "authentication_policies": {**DEMO_POLICIES, **(policies or {})},
+                "resources": DEMO_RESOURCES + list(resources or []),
+            }
+        }
+        settings = {"identity_providers": configured, "application_domains": domains, **(extra or {})}
+        if database_url:
+            settings["database_url"] = database_url
+        path = make_settings(extra=settings, schemes=schemes)
+        application = create_app(path, testing=True)
+        with application.app_context():
+            db.create_all()
+        site = JitSite(application, PortServer(application, port))
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.server.stop()
+        with site.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def jit_site(make_jit_site) -> JitSite:
+    """A stepgate with the shipped JIT schemes and the real development provider as ``devop``."""
+    return make_jit_site()
+
+
+POSTGRES = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards (skipped without a server)."""
+    import secrets
+
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 as postgres: {exc}")
+    name = f"stepgate_jit_{secrets.token_hex(6)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

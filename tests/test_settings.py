@@ -1,0 +1,134 @@
+"""Settings are read once, from YAML with ${VAR} substitution, and refused whole when anything is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.runtime import load_runtime
+from app.settings import load_settings
+from app.yamlsource import ConfigError, load_yaml_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_environment_variables_and_defaults_are_substituted():
+    doc = load_yaml_text("a: ${SG_A}\nb: ${SG_B:-fallback}\nc: x-${SG_A}-y\n", "s.yaml", env={"SG_A": "one"})
+    assert doc == {"a": "one", "b": "fallback", "c": "x-one-y"}
+
+
+def test_an_unset_variable_without_default_is_a_located_error():
+    with pytest.raises(
+        ConfigError, match=r"^s.yaml:2: environment variable 'SG_MISSING' is not set and has no default$"
+    ):
+        load_yaml_text("a: 1\nb: ${SG_MISSING}\n", "s.yaml", env={})
+
+
+def test_the_shipped_settings_are_valid():
+    runtime = load_runtime(ROOT / "config" / "settings.yaml")
+    assert "default" in runtime.settings.identity_stores
+    assert set(runtime.settings.application_domains.schemes_used()) <= set(runtime.schemes)
+
+
+def write(tmp_path, text: str) -> Path:
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "schemes").mkdir(exist_ok=True)
+    path = tmp_path / "config" / "settings.yaml"
+    path.write_text(text)
+    return path
+
+
+def problems(path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_runtime(path)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_every_settings_problem_is_reported_with_file_line_and_key(tmp_path):
+    path = write(
+        tmp_path,
+        "secret_key: short\nschemes_dir: schemes\nsesion_lifetime_seconds: 5\n"
+        "flow_lifetime_seconds: -1\nidentity_stores:\n  hr: {}\n",
+    )
+    found = problems(path)
+    assert found[0].startswith(f"{path}:3: unknown key 'sesion_lifetime_seconds' in settings (known: ")
+    assert "session_lifetime_seconds" in found[0]
+    assert found[1:] == [
+        f"{path}:1: 'secret_key' must be a string of at least 16 characters (use ${{STEPGATE_SECRET_KEY}})",
+        f"{path}:6: identity_stores must define a store named 'default'",
+        f"{path}:4: 'flow_lifetime_seconds' must be a whole number > 0",
+    ]
+
+
+def test_a_policy_naming_an_unknown_scheme_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        "secret_key: 0123456789abcdef0123\napplication_domains:\n  D:\n"
+        "    authentication_policies:\n      P:\n        scheme: NoSuchScheme\n"
+        "    resources:\n      - {url: /x/**, policy: P}\n",
+    )
+    assert problems(path) == [
+        f"{path}:6: authentication policy 'P' names unknown scheme 'NoSuchScheme' (schemes: none)"
+    ]
+
+
+def test_a_resource_with_an_unknown_policy_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        "secret_key: 0123456789abcdef0123\napplication_domains:\n  D:\n"
+        "    authentication_policies:\n      P: {public: true}\n"
+        "    resources:\n      - url: /x/**\n        policy: Q\n",
+    )
+    assert problems(path) == [f"{path}:8: resource policy 'Q' is not one of: P"]
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    path = write(tmp_path, "secret_key: 0123456789abcdef0123\napplication_domains: [\n")
+    assert problems(path)[0].startswith(f"{path}:3: invalid YAML")
+
+
+def test_settings_file_can_be_chosen_by_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, "secret_key: 0123456789abcdef0123\n")
+    monkeypatch.setenv("STEPGATE_SETTINGS", str(path))
+    assert load_settings().file == str(path)
+
+
+def test_the_server_refuses_to_start_half_configured(tmp_path):
+    path = write(tmp_path, "secret_key: short\n")
+    with pytest.raises(ConfigError):
+        create_app(path)
+
+
+def run_cli(*args, env_settings: Path | None = None) -> subprocess.CompletedProcess:
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    if env_settings:
+        env["STEPGATE_SETTINGS"] = str(env_settings)
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_schemes_check_reports_file_and_line_and_exits_non_zero(tmp_path):
+    path = write(tmp_path, "secret_key: 0123456789abcdef0123\nschemes_dir: schemes\n")
+    (tmp_path / "schemes" / "bad.yaml").write_text(
+        "name: Bad\nmodule:\n  steps:\n    A: {plugin: NoSuchPlugin}\n  orchestration:\n    initial_step: A\n"
+    )
+    result = run_cli("schemes", "check", env_settings=path)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'schemes' / 'bad.yaml'}:4: unknown plugin 'NoSuchPlugin'" in result.stderr
+    assert "configuration problem(s); not starting" in result.stderr
+
+
+def test_schemes_check_passes_on_the_shipped_configuration():
+    result = run_cli("schemes", "check")
+    assert result.returncode == 0, result.stderr
+    assert "ok  PasswordScheme" in result.stdout
