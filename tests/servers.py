@@ -37,8 +37,15 @@ def wait_for(url: str, process: subprocess.Popen | None = None, timeout: float =
 class Gunicorn:
     """``gunicorn 'app:create_app()'`` for a settings file; ``with Gunicorn(path) as node: node.url``."""
 
-    def __init__(self, settings: Path, workers: int = 1, app: str = "app:create_app()", env: dict | None = None):
-        self.port = free_port()
+    def __init__(
+        self,
+        settings: Path,
+        workers: int = 1,
+        app: str = "app:create_app()",
+        env: dict | None = None,
+        port: int | None = None,
+    ):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = settings.parent / f"gunicorn-{self.port}.log"
         self.env = {
