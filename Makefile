@@ -39,8 +39,9 @@ serve: $(STAMP)
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
 
-bench: $(STAMP)
+bench: $(STAMP) $(DEVOP)
 	$(BIN)/python -m bench.session_check
+	$(BIN)/python -m bench.federated_signin
 	$(BIN)/python -m bench.identification
 
 clean:

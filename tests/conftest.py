@@ -58,7 +58,19 @@ def database_url(tmp_path, postgres_database):
         yield f"sqlite:///{tmp_path / 'site' / 'stepgate.db'}"
         return
     yield postgres_database
+    _dispose_every_engine()
     pg.truncate_all(postgres_database)
+
+
+def _dispose_every_engine() -> None:
+    """Close the pooled connections of every app this test made, even one it forgot to dispose.
+
+    Otherwise a forgotten pool is closed by the garbage collector during some later
+    test, which PostgreSQL's driver reports as a ResourceWarning (an error here).
+    """
+    for engines in list(getattr(db, "_app_engines", {}).values()):
+        for engine in engines.values():
+            engine.dispose()
 
 
 @pytest.fixture
