@@ -48,6 +48,8 @@ def scratch_site(extra: dict | None = None, database_url: str | None = None) -> 
         "secret_key": "bench-secret-key-0123456789",
         "database_url": database_url or f"sqlite:///{base / 'stepgate.db'}",
         "schemes_dir": "schemes",
+        # the shipped OpenID schemes need a provider to load; benchmark 2 replaces it with the real one
+        "identity_providers": {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "bench", "client_secret": "-"}},
         **(extra or {}),
     }
     path = base / "config" / "settings.yaml"
