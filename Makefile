@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MERMAID := app/static/vendor/mermaid.min.js
 DEVOP := devop/node_modules/.package-lock.json
 
-.PHONY: run test lint format serve clean bench-admin
+.PHONY: run test lint format serve bench bench-admin clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,7 @@ $(MERMAID): admin-assets/package.json admin-assets/package-lock.json
 	cp admin-assets/node_modules/mermaid/dist/mermaid.min.js $@
 
 run: $(STAMP) $(DEVOP) $(MERMAID)
+	$(FLASK) db upgrade
 	$(FLASK) demo seed
 	$(BIN)/python dev/supervisor.py
 
@@ -30,19 +31,28 @@ $(DEVOP): devop/package-lock.json
 	cd devop && npm ci --no-audit --no-fund
 
 test: $(STAMP) $(MERMAID)
-	$(BIN)/ruff check app plugins tests examples
+	$(BIN)/ruff check app plugins tests examples bench
 	$(BIN)/pytest
 
 bench-admin: $(STAMP)
 	$(BIN)/python bench/admin_pages.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check app plugins tests examples
-	$(BIN)/ruff format --check app plugins tests examples
+	$(BIN)/ruff check app plugins tests examples bench
+	$(BIN)/ruff format --check app plugins tests examples bench
 
 format: $(STAMP)
 	$(BIN)/ruff format app plugins tests examples
 	$(BIN)/ruff check --fix app plugins tests examples
+
+serve: $(STAMP) $(MERMAID)
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
+
+bench: $(STAMP) $(DEVOP)
+	$(BIN)/python -m bench.session_check
+	$(BIN)/python -m bench.federated_signin
+	$(BIN)/python -m bench.identification
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache devop/node_modules

@@ -11,11 +11,15 @@ from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.extensions import csrf, db
+from app import logging_setup, session_cache
+from app.extensions import csrf, db, migrate
+from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, load_runtime
+from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
 log = logging.getLogger("stepgate")
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def create_app(
@@ -31,6 +35,7 @@ def create_app(
             sys.exit(1)
         raise
     settings = runtime.settings
+    logging_setup.configure(settings.deployment.log_format)
     app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -44,6 +49,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
+    app.session_interface = CookieSessionInterface()
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(
             app.wsgi_app,
@@ -52,7 +58,10 @@ def create_app(
             x_host=settings.trusted_proxies,
             x_port=settings.trusted_proxies,
         )
+    app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    session_cache.init_app(app)
     csrf.init_app(app)
     _register(app)
     return app
@@ -60,10 +69,11 @@ def create_app(
 
 def _register(app: Flask) -> None:
     from app import cli
-    from app.web import demo, gate
+    from app.web import demo, gate, metrics
 
     app.register_blueprint(gate.bp)
     app.register_blueprint(demo.bp)
+    app.register_blueprint(metrics.bp)
     _register_self_registration(app)
     from app.web import oidc
 

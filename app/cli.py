@@ -6,8 +6,10 @@ import secrets as pysecrets
 import sys
 
 import click
+import flask_migrate
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
 from app import audit, identity, sessions
@@ -27,8 +29,8 @@ def register(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db() -> None:
-    """Create the database tables that do not exist yet."""
-    db.create_all()
+    """Create or upgrade the database schema through the migrations (same as ``db upgrade``)."""
+    flask_migrate.upgrade()
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
@@ -303,8 +305,9 @@ def demo_group() -> None:
 @demo_group.command("seed")
 @click.option("--password", help="the demo user's password (default: a new random one)")
 def demo_seed(password: str | None) -> None:
-    """Create the tables and the demo user 'demo'; print how to sign in."""
-    db.create_all()
+    """Create the demo user 'demo' (and the schema, on an empty database); print how to sign in."""
+    if not sa_inspect(db.engine).has_table("users"):
+        flask_migrate.upgrade()
     password = password or pysecrets.token_urlsafe(9)
     user = identity.find_by_user_name("default", "demo")
     if user is None:

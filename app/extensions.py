@@ -1,5 +1,6 @@
 """Flask extensions, created once and initialised in ``create_app``."""
 
+from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -17,3 +18,5 @@ db = SQLAlchemy(
     )
 )
 csrf = CSRFProtect()
+# Alembic migrations (``flask --app app db upgrade``); batch mode so SQLite can alter tables too.
+migrate = Migrate(render_as_batch=True, compare_type=True)

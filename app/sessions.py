@@ -37,6 +37,7 @@ class ValidSession:
     user_name: str
     level: int
     scheme: str
+    expires_at: datetime | None = None
 
 
 def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
@@ -68,7 +69,7 @@ def check(token: str | None) -> ValidSession | None:
     ).first()
     if row is None or row.revoked or row.expires_at <= utcnow() or row.status != UserStatus.ACTIVE.value:
         return None
-    return ValidSession(row.user_id, row.user_name, row.level, row.scheme)
+    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at)
 
 
 def revoke(token: str | None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
@@ -42,6 +43,7 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
     scheme_reload_seconds: int = 2
     admin_group: str = "admins"
+    deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
 
     @property
@@ -61,6 +63,7 @@ KNOWN_KEYS = {
     "identity_providers",
     "scheme_reload_seconds",
     "admin_group",
+    *DEPLOYMENT_KEYS,
     "scim",
 }
 
@@ -108,6 +111,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
         check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
     admin = _admin_settings(doc, check)
+    deployment = parse_deployment(doc, check, base)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
     check.raise_if_any()
     return Settings(
@@ -118,6 +122,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         identity_stores=stores,
         application_domains=domains,
         trusted_proxies=trusted,
+        deployment=deployment,
         identity_providers=providers,
         scim=scim,
         **numbers,

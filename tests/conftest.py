@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.extensions import db
+from tests import pg
 from tests.browser import Browser
 from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 
@@ -38,8 +39,54 @@ UNUSED_PROVIDERS = {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "step
 """The shipped OpenID schemes need a provider to load; tests that sign in replace it (tests/oidc_fixtures.py)."""
 
 
+@pytest.fixture(scope="session")
+def postgres_database():
+    """On the PostgreSQL leg (STEPGATE_TEST_DATABASE_URL set): one fresh database for the whole run."""
+    server = pg.server_url()
+    if server is None:
+        yield None
+        return
+    url = pg.create_database(server)
+    yield url
+    pg.drop_database(url)
+
+
 @pytest.fixture
-def make_settings(tmp_path):
+def database_url(tmp_path, postgres_database):
+    """This test's database: its own SQLite file, or the run's PostgreSQL database emptied after the test."""
+    if postgres_database is None:
+        yield f"sqlite:///{tmp_path / 'site' / 'stepgate.db'}"
+        return
+    yield postgres_database
+    _dispose_every_engine()
+    pg.truncate_all(postgres_database)
+
+
+def _dispose_every_engine() -> None:
+    """Close the pooled connections of every app this test made, even one it forgot to dispose.
+
+    Otherwise a forgotten pool is closed by the garbage collector during some later
+    test, which PostgreSQL's driver reports as a ResourceWarning (an error here).
+    """
+    for engines in list(getattr(db, "_app_engines", {}).values()):
+        for engine in engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """A database with no tables at all, of this leg's kind (for migrations)."""
+    server = pg.server_url()
+    if server is None:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = pg.create_database(server)
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture
+def make_settings(tmp_path, database_url):
     """Write settings (and copy schemes) under tmp_path; return the settings path."""
 
     def make(extra: dict | None = None, schemes: dict[str, str] | None = None, copy_schemes: bool = True) -> Path:
@@ -53,7 +100,7 @@ def make_settings(tmp_path):
             (schemes_dir / name).write_text(text)
         doc = {
             "secret_key": "test-secret-key-0123456789",
-            "database_url": f"sqlite:///{base / 'stepgate.db'}",
+            "database_url": database_url,
             "schemes_dir": "schemes",
             "application_domains": DEMO_DOMAIN,
             "identity_providers": UNUSED_PROVIDERS,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, sessions
+from app import audit, flows, metrics, session_cache, sessions
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
@@ -41,7 +41,8 @@ def exempt(blueprint: Blueprint) -> Blueprint:
 
 @bp.before_app_request
 def protect() -> Response | None:
-    g.session = sessions.check(request.cookies.get(SESSION_COOKIE))
+    checked = session_cache.check(request.cookies.get(SESSION_COOKIE))
+    g.session = checked.session if checked is not None else None
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
     resource = current().settings.application_domains.match(request.host, request.path, request.method)
@@ -86,7 +87,7 @@ def logout() -> Response:
         response = redirect(target)
     else:
         response = make_response(render_template("signed_out.html"))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", domain=current().settings.deployment.session_cookie_domain)
     return response
 
 
@@ -115,6 +116,7 @@ def run(flow_id: str, row: flows.Flow, submission: Submission | None) -> Respons
         db.session.commit()
         return error_page("flow.scheme_changed", 409)
     state = flows.state_of(flow_id, row)
+    metrics.step_clock_start()
     result = advance(
         state,
         scheme,
@@ -166,6 +168,7 @@ def _failed(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, res
 
 
 def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -> None:
+    metrics.step_finished(plugin)
     audit.record(
         "step",
         flow_id=state.id,
@@ -182,9 +185,13 @@ def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -
 def resource_for_target(target: str | None):
     """The configured resource a return address points at, or None (never an open redirect).
 
-    Only same-site absolute paths are accepted: no scheme, no host, no ``//`` or
-    ``/\\`` (browsers read both as another host), no control characters.
+    Same-site absolute paths are accepted: no scheme, no host, no ``//`` or
+    ``/\\`` (browsers read both as another host), no control characters. An
+    absolute http(s) URL is accepted only when a resource names its host
+    (applications protected through their reverse proxy, ``app/forward_auth.py``).
     """
+    if target and target.startswith(("http://", "https://")):
+        return _resource_on_named_host(target)
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
     if any(ord(c) < 0x20 or c == "\\" for c in target):
@@ -193,6 +200,18 @@ def resource_for_target(target: str | None):
     if parts.scheme or parts.netloc:
         return None
     return current().settings.application_domains.match(request.host, parts.path, "GET")
+
+
+def _resource_on_named_host(url: str):
+    """The resource for an absolute URL, only if that resource names exactly this host."""
+    if any(ord(c) < 0x20 or c == "\\" for c in url):
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    if not host or "@" in host or parts.scheme not in ("http", "https"):
+        return None
+    resource = current().settings.application_domains.match(host, parts.path or "/", "GET")
+    return resource if resource is not None and resource.host == host else None
 
 
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
@@ -212,4 +231,7 @@ def _plain(multi: MultiDict) -> dict[str, str]:
 
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="Lax", secure=request.is_secure)
+    domain = current().settings.deployment.session_cookie_domain if name == SESSION_COOKIE else None
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", domain=domain, httponly=True, samesite="Lax", secure=request.is_secure
+    )

@@ -1,0 +1,150 @@
+"""Forward-auth: protecting applications on other servers through their reverse proxy.
+
+The proxy (nginx ``auth_request``, Traefik or Caddy ``forward_auth``) asks
+``/forward-auth`` about every request it is about to pass on, with the original
+URL in ``X-Original-URL`` (nginx) or ``X-Forwarded-Proto/Host/Uri`` (Traefik,
+Caddy) and the method in ``X-Original-Method`` / ``X-Forwarded-Method``. The
+answer, in those proxies' convention:
+
+- 200 with the user in configurable headers: the session may reach the resource;
+- 401 with ``Location``: nobody is signed in; send the browser there (nginx
+  turns it into a redirect; ``forward_auth.signin_status: 302`` answers with the
+  redirect itself, for Traefik and Caddy, which pass the answer on as it is);
+- 403: signed in, but the resource needs a higher authentication level, no
+  resource is configured for the URL, or the asker is not a configured proxy.
+
+Forwarded headers are believed only from ``forward_auth.proxies``: anyone else
+could claim any URL. A URL that no configured resource covers is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from urllib.parse import quote, urlencode, urlsplit
+
+from flask import Flask
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.http import parse_cookie
+
+from app import session_cache
+from app.runtime import current
+from app.web.gate import resource_for_target
+from app.web.messages import message_for
+
+log = logging.getLogger("stepgate.forward_auth")
+PATH = "/forward-auth"
+_HEADER_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
+_PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': passes through as it is
+_UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
+_STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+class ForwardAuthMiddleware:
+    """Answers ``/forward-auth`` in front of Flask's request machinery, for every other path passes on.
+
+    The check runs on every request of every protected application, so it skips
+    what it does not need (routing, the cookie session, CSRF hooks, response
+    objects): only an application context, for the database and the session cache.
+    It sits outside ProxyFix: the peer it sees is the proxy itself.
+    """
+
+    def __init__(self, wsgi_app, flask_app: Flask):
+        self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != PATH:
+            return self.wsgi_app(environ, start_response)
+        with self.flask_app.app_context():
+            status, headers, body = decide(
+                environ.get("REMOTE_ADDR"), EnvironHeaders(environ), _cookie(environ, "stepgate_session")
+            )
+        start_response(_STATUS[status], [*headers, ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
+    """The forward-auth answer for a proxy at ``peer`` asking with ``headers``."""
+    settings = current().settings
+    config = settings.deployment.forward_auth
+    if not config.trusts(peer):
+        log.warning("forward-auth refused: %s is not a configured proxy", peer)
+        return _refuse("forward_auth.untrusted_proxy", 403)
+    original = original_request(headers)
+    if original is None:
+        log.warning("forward-auth refused: the proxy sent no usable original URL")
+        return _refuse("forward_auth.no_original_url", 400)
+    url, host, path, method = original
+    resource = settings.application_domains.match(host, path, method)
+    if resource is None:
+        log.info("forward-auth refused %s %s: no configured resource", method, url)
+        return _refuse("forward_auth.no_resource", 403)
+    checked = session_cache.check(session_cookie)
+    if resource.policy.public:
+        return _allow(checked)
+    scheme = current().schemes[resource.policy.scheme]
+    if checked is None:
+        return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
+    if checked.session.level < scheme.level:
+        return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
+    return _allow(checked)
+
+
+def original_request(headers) -> tuple[str, str, str, str] | None:
+    """(absolute URL, host, path, method) of the request the proxy is asking about, or None."""
+    url = headers.get("X-Original-URL")
+    if not url:
+        proto, host = headers.get("X-Forwarded-Proto", "http"), headers.get("X-Forwarded-Host")
+        uri = headers.get("X-Forwarded-Uri", "/")
+        if not host:
+            return None
+        url = f"{proto}://{host}{uri}"
+    if _UNSAFE_URL.search(url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    method = (headers.get("X-Original-Method") or headers.get("X-Forwarded-Method") or "GET").upper()
+    return url, parts.netloc.lower(), parts.path or "/", method
+
+
+def _signin_location(url: str, path: str) -> str:
+    """Where the browser signs in; it comes back to ``url`` only if that is a configured resource's host."""
+    target = url if resource_for_target(url) is not None else path
+    signin = current().settings.deployment.forward_auth.signin_url
+    return f"{signin}{'&' if '?' in signin else '?'}{urlencode({'next': target})}"
+
+
+def _allow(checked: session_cache.CheckedSession | None) -> Answer:
+    headers = [("Cache-Control", "no-store")]
+    if checked is not None:
+        config = current().settings.deployment.forward_auth
+        headers.append((config.user_header, header_value(checked.session.user_name)))
+        for attribute, header in config.attribute_headers.items():
+            value = checked.attributes.get(attribute)
+            if value is not None:
+                headers.append((header, header_value(value)))
+    return 200, headers, b""
+
+
+def header_value(value: str) -> str:
+    """Printable ASCII as it is; anything else (non-ASCII, control characters) percent-encoded as UTF-8."""
+    return value if _PLAIN.fullmatch(value) else quote(value, safe=_HEADER_SAFE)
+
+
+def _refuse(reason: str, status: int, location: str | None = None) -> Answer:
+    body = json.dumps({"error": reason, "message": message_for(reason)}).encode()
+    headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+    if location:
+        headers.append(("Location", location))
+    return status, headers, body
+
+
+def _cookie(environ, name: str) -> str | None:
+    raw = environ.get("HTTP_COOKIE")
+    if not raw or name not in raw:
+        return None
+    return parse_cookie(raw).get(name)

@@ -1,0 +1,247 @@
+"""A per-process cache in front of the session row, invalidated across processes and machines.
+
+Reading the session row on every request halves what a worker can serve, so
+each process keeps the sessions it has checked, with the user's attributes for
+forward-auth headers. What makes a cached session wrong is a revocation: a
+logout, a lock or disable, a deleted user, a changed attribute. Every commit
+that does one of those bumps a *revocation generation*; a process that sees a
+new generation drops its whole cache and reads rows again.
+
+- On one machine the generation is an 8-byte counter in a memory-mapped file
+  shared by every process (``session_cache.generation_file``): a bump is seen
+  by the next request of every worker, and reading it costs a memory load.
+- Across machines a bump is also published on Redis (``session_cache.redis_url``);
+  each process listens in a background thread and drops its cache on a message.
+- Whatever happens to those signals, an entry is trusted for at most
+  ``session_cache.seconds`` (default 5) before the row is read again: the
+  documented bound for a node that missed a revocation (Redis down, or no
+  Redis with several machines). ``seconds: 0`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app, g
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from app import sessions
+from app.deployment import SessionCache as CacheSettings
+from app.identity import User, UserAttribute
+from app.sessions import SignInSession, ValidSession
+from app.timeutil import utcnow
+
+log = logging.getLogger("stepgate.sessions")
+CHANNEL = "stepgate:session-revocations"
+MAX_ENTRIES = 50_000
+_FLAG = "stepgate.revocation"
+
+
+@dataclass(frozen=True)
+class CheckedSession:
+    session: ValidSession
+    attributes: dict[str, str]
+
+
+class GenerationFile:
+    """A revocation counter shared by every process on this machine through a memory-mapped file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._pid = -1
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+
+    def _open(self) -> mmap.mmap:
+        if self._map is None or self._pid != os.getpid():  # a fork gets its own mapping
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(self._fd).st_size < 8:
+                os.ftruncate(self._fd, 8)
+            self._map = mmap.mmap(self._fd, 8)
+            self._pid = os.getpid()
+        return self._map
+
+    def read(self) -> int:
+        return int.from_bytes(self._open()[:8], "little")
+
+    def bump(self) -> int:
+        mapping = self._open()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            value = int.from_bytes(mapping[:8], "little") + 1
+            mapping[:8] = value.to_bytes(8, "little")
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return value
+
+
+class SessionCache:
+    def __init__(self, settings: CacheSettings):
+        self.ttl = settings.seconds
+        self.file = GenerationFile(settings.generation_file)
+        self.redis_url = settings.redis_url
+        self._entries: dict[str, tuple[float, tuple[int, int], CheckedSession]] = {}
+        self._seen = (-1, 0)
+        self._remote = 0  # bumped by the Redis listener of this process
+        self._listener_pid = -1
+        self._lock = threading.Lock()
+
+    def generation(self) -> tuple[int, int]:
+        if self.redis_url and self._listener_pid != os.getpid():
+            self._start_listener()
+        return (self.file.read(), self._remote)
+
+    def check(self, token: str | None) -> CheckedSession | None:
+        if not token:
+            return None
+        if self.ttl == 0:
+            return _read(token)
+        # Read before the row and kept with the entry: a revocation committed while another
+        # thread of this worker reads the row leaves that entry under an old generation, unused.
+        generation = self.generation()
+        if generation != self._seen:
+            self._entries.clear()
+            self._seen = generation
+        now = time.monotonic()
+        hit = self._entries.get(token)
+        if hit is not None and hit[1] == generation and now < hit[0]:
+            return hit[2]
+        checked = _read(token)
+        if checked is not None:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[token] = (now + self._lifetime(checked), generation, checked)
+        return checked
+
+    def _lifetime(self, checked: CheckedSession) -> float:
+        left = (checked.session.expires_at - utcnow()).total_seconds()
+        return max(0.0, min(float(self.ttl), left))
+
+    def revoked(self) -> None:
+        """A commit revoked something: tell this machine's processes, then the other machines."""
+        self.file.bump()
+        if self.redis_url:
+            try:
+                _redis(self.redis_url).publish(CHANNEL, str(os.getpid()))
+            except Exception as exc:  # a revocation must not fail because Redis is away
+                log.warning(
+                    "could not publish a session revocation on Redis (%s); other nodes catch up within %ss",
+                    exc,
+                    self.ttl,
+                )
+
+    def _start_listener(self) -> None:
+        with self._lock:
+            if self._listener_pid == os.getpid():
+                return
+            self._listener_pid = os.getpid()
+            threading.Thread(target=self._listen, name="stepgate-revocations", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = _redis(self.redis_url).pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                self._remote += 1  # (re)subscribed: anything may have been missed meanwhile
+                for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._remote += 1
+            except Exception as exc:
+                log.warning("session revocation listener lost Redis (%s); retrying", exc)
+                self._remote += 1
+                time.sleep(1)
+
+
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=2)
+
+
+def _read(token: str) -> CheckedSession | None:
+    valid = sessions.check(token)
+    if valid is None:
+        return None
+    from app.extensions import db
+
+    rows = db.session.execute(
+        select(UserAttribute.name, UserAttribute.value).where(UserAttribute.user_id == valid.user_id)
+    )
+    return CheckedSession(valid, {name: value for name, value in rows})
+
+
+def init_app(app: Flask) -> SessionCache:
+    cache = SessionCache(app.extensions["stepgate"].settings.deployment.session_cache)
+    app.extensions["stepgate.session_cache"] = cache
+    return cache
+
+
+def check(token: str | None) -> CheckedSession | None:
+    """The valid session behind this cookie (and its user's attributes), from the cache when it may be trusted.
+
+    Remembered for the rest of the request, which asks more than once (the gate, then forward-auth).
+    """
+    known = g.get("stepgate_checked_session")
+    if known is not None and known[0] == token:
+        return known[1]
+    checked = current_app.extensions["stepgate.session_cache"].check(token)
+    g.stepgate_checked_session = (token, checked)
+    return checked
+
+
+# -- noticing revocations in whatever code commits them ---------------------------------------------
+
+_WATCHED = (SignInSession, User, UserAttribute)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_changes(session: Session, flush_context, instances) -> None:
+    for obj in session.deleted:
+        if isinstance(obj, _WATCHED):
+            session.info[_FLAG] = True
+    for obj in session.new:  # a new attribute of an existing user (a new user has no cached session)
+        if isinstance(obj, UserAttribute) and obj.user is not None and obj.user not in session.new:
+            session.info[_FLAG] = True
+    for obj in session.dirty:
+        if isinstance(obj, SignInSession | UserAttribute) and session.is_modified(obj):
+            session.info[_FLAG] = True
+        elif isinstance(obj, User) and _status_changed(obj):
+            session.info[_FLAG] = True
+
+
+def _status_changed(user: User) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(user).attrs.status.history.has_changes()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_changes(state) -> None:
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None:
+        if state.bind_mapper.class_ in _WATCHED:
+            state.session.info[_FLAG] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_FLAG, False):
+        try:
+            cache = current_app.extensions.get("stepgate.session_cache")
+        except RuntimeError:  # no application: nothing cached in this process
+            return
+        if cache is not None:
+            cache.revoked()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLAG, False)

@@ -1,0 +1,206 @@
+"""What the benchmarks share: a scratch site, gunicorn processes, a load generator, worker memory."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Gunicorn, free_port, wait_for  # noqa: E402
+
+__all__ = [
+    "Gunicorn",
+    "Load",
+    "command_line",
+    "cpu_seconds_of_workers",
+    "free_port",
+    "load",
+    "load_at_rate",
+    "scratch_site",
+    "wait_for",
+    "worker_rss_mb",
+]
+
+
+def command_line(module: str) -> str:
+    return " ".join([".venv/bin/python", "-m", module, *sys.argv[1:]])
+
+
+def scratch_site(extra: dict | None = None, database_url: str | None = None) -> Path:
+    """A settings file with its own database and the shipped schemes, in a temporary folder."""
+    base = Path(tempfile.mkdtemp(prefix="stepgate-bench-"))
+    (base / "config").mkdir()
+    shutil.copytree(ROOT / "schemes", base / "schemes")
+    doc = {
+        "secret_key": "bench-secret-key-0123456789",
+        "database_url": database_url or f"sqlite:///{base / 'stepgate.db'}",
+        "schemes_dir": "schemes",
+        # the shipped OpenID schemes need a provider to load; benchmark 2 replaces it with the real one
+        "identity_providers": {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "bench", "client_secret": "-"}},
+        **(extra or {}),
+    }
+    path = base / "config" / "settings.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def flask(settings: Path, *args: str) -> str:
+    env = {**os.environ, "STEPGATE_SETTINGS": str(settings)}
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"flask {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    tool: str
+
+
+def load(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    rate: float | None = None,
+    pause_ms: float | None = None,
+) -> Load:
+    """Requests/s and latency percentiles for GET ``url``: wrk when installed, else a Python client.
+
+    ``rate`` or ``pause_ms``: each connection pauses between requests (for latency below peak load).
+    """
+    if rate and pause_ms is None:
+        pause_ms = connections * 1000.0 / rate
+    if shutil.which("wrk"):
+        return _wrk(url, seconds, connections, headers, pause_ms)
+    return _python_load(url, seconds, connections, headers, pause_ms)
+
+
+def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None) -> Load:
+    script = None
+    args = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    if pause_ms:
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write(f"function delay() return {pause_ms:.3f} end\n")
+        script.close()
+        args += ["-s", script.name]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    if script:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?)\s*:?\s*(\d+)", out))
+    return Load(rps, _wrk_ms(out, "50%"), _wrk_ms(out, "99%"), total, errors, "wrk")
+
+
+def _wrk_ms(out: str, label: str) -> float:
+    value, unit = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _python_load(
+    url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None
+) -> Load:
+    """Keep-alive connections in threads; bounded by duration and by a request cap."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    latencies: list[float] = []
+    errors = [0]
+    deadline = time.perf_counter() + seconds
+    cap = 200_000 // connections
+    pause = (pause_ms or 0.0) / 1000.0
+
+    def worker():
+        conn = HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine = []
+        for _ in range(cap):
+            started = time.perf_counter()
+            if started >= deadline:
+                break
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status >= 300:
+                errors[0] += 1
+            if pause:
+                time.sleep(pause)
+        conn.close()
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    n = len(latencies)
+    return Load(
+        n / elapsed, latencies[n // 2] * 1000, latencies[min(n - 1, int(n * 0.99))] * 1000, n, errors[0], "python"
+    )
+
+
+def cpu_seconds_of_workers(master_pid: int) -> float:
+    """User + system CPU time used so far by the gunicorn workers (children of the master)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def load_at_rate(url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4) -> Load:
+    """Latency at about ``rate`` requests/s: each connection pauses between requests.
+
+    A short probe measures how long a request takes besides the pause, and the
+    pause is shortened by that much (never below half, so noise can't turn it into a flood).
+    """
+    cycle_ms = connections * 1000.0 / rate  # what each connection's request + pause must take
+    probe = load(url, 2, connections, headers, pause_ms=cycle_ms)
+    busy_ms = connections * 1000.0 / max(probe.rps, 1.0) - cycle_ms
+    return load(url, seconds, connections, headers, pause_ms=max(cycle_ms / 2, cycle_ms - busy_ms))
+
+
+def worker_rss_mb(master_pid: int) -> list[float]:
+    """Resident memory of each gunicorn worker (children of the master), in MB."""
+    sizes = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        ppid = int(re.search(r"^PPid:\s+(\d+)", text, re.M).group(1))
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+        if ppid == master_pid and rss:
+            sizes.append(int(rss.group(1)) / 1024)
+    return sorted(sizes)

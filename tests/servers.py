@@ -1,0 +1,88 @@
+"""Real server processes for end-to-end tests: gunicorn with the project's config, on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering at {url}")
+        try:
+            requests.get(url, timeout=5, allow_redirects=False)
+            return
+        except requests.RequestException:  # not listening yet, or still loading the app
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered at {url} within {timeout}s")
+
+
+class Gunicorn:
+    """``gunicorn 'app:create_app()'`` for a settings file; ``with Gunicorn(path) as node: node.url``."""
+
+    def __init__(
+        self,
+        settings: Path,
+        workers: int = 1,
+        app: str = "app:create_app()",
+        env: dict | None = None,
+        port: int | None = None,
+    ):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = settings.parent / f"gunicorn-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "STEPGATE_SETTINGS": str(settings),
+            "STEPGATE_BIND": f"127.0.0.1:{self.port}",
+            "STEPGATE_WORKERS": str(workers),
+            **(env or {}),
+        }
+        self.env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), app]
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Gunicorn:
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(self.url + "/", self.process)
+        except RuntimeError:
+            self.__exit__()
+            raise RuntimeError(self.log.read_text()[-3000:]) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def flask_cli(settings: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``flask --app app ...`` as an administrator would, in its own process."""
+    env = {**os.environ, "STEPGATE_SETTINGS": str(settings)}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )

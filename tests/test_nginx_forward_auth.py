@@ -1,0 +1,193 @@
+"""Real nginx protects an application on another server through stepgate's forward-auth endpoint.
+
+nginx (Debian's package: found, or installed here when running as root; the
+test is skipped with a message where neither works) listens on a free loopback
+port with ``auth_request``; the upstream application echoes what it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.extensions import db
+from tests.browser import Browser
+from tests.conftest import LiveServer
+from tests.proxied import STRONG_SCHEME, apps_settings
+from tests.servers import free_port, wait_for
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct horse battery staple"
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+{user}
+events {{ worker_connections 64; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    absolute_redirect off;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /forward-auth {{
+            internal;
+            proxy_pass http://127.0.0.1:{stepgate}/forward-auth;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header X-Original-Method $request_method;
+        }}
+        location ~ ^/(login|logout|oam/|static/) {{
+            proxy_pass http://127.0.0.1:{stepgate};
+            proxy_set_header Host $http_host;
+        }}
+        location @signin {{
+            return 302 $stepgate_signin;
+        }}
+        location / {{
+            auth_request /forward-auth;
+            auth_request_set $stepgate_user $upstream_http_x_stepgate_user;
+            auth_request_set $stepgate_mail $upstream_http_x_stepgate_mail;
+            auth_request_set $stepgate_signin $upstream_http_location;
+            error_page 401 = @signin;
+            proxy_set_header X-Stepgate-User $stepgate_user;
+            proxy_set_header X-Stepgate-Mail $stepgate_mail;
+            proxy_pass http://127.0.0.1:{upstream};
+        }}
+    }}
+}}
+"""
+
+
+def find_or_install_nginx() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("nginx is not installed and this user cannot install it (apt-get install nginx-light as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}  # install, don't start a service
+    install = ["apt-get", "install", "-y", "-q", "nginx-light"]
+    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600, check=False)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0 or not Path("/usr/sbin/nginx").exists():
+        pytest.skip(f"could not install nginx-light: {done.stderr[-500:]}")
+    return "/usr/sbin/nginx"
+
+
+def echo_app(environ, start_response):
+    """The protected application: tells what it was sent."""
+    body = json.dumps(
+        {
+            "path": environ["PATH_INFO"],
+            "user": environ.get("HTTP_X_STEPGATE_USER"),
+            "mail": environ.get("HTTP_X_STEPGATE_MAIL"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+@pytest.fixture
+def upstream():
+    server = make_server("127.0.0.1", 0, echo_app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def proxy(make_settings, app, add_user, upstream, tmp_path):
+    """nginx on a free port in front of the upstream; stepgate protects it. Yields the nginx base URL."""
+    nginx = find_or_install_nginx()
+    add_user("alice", password=PASSWORD, mail="alice@example.org")
+    port = free_port()
+    settings = make_settings(
+        extra=apps_settings(f"127.0.0.1:{port}"), schemes={"StrongPasswordScheme.yaml": STRONG_SCHEME}
+    )
+    stepgate = LiveServer(create_app(settings, testing=True)).start()
+    conf_dir = tmp_path / "nginx"
+    conf_dir.mkdir()
+    conf = conf_dir / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            dir=conf_dir,
+            port=port,
+            stepgate=stepgate.port,
+            upstream=upstream,
+            user="user root root;" if os.geteuid() == 0 else "",
+        )
+    )
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(conf_dir)], stderr=subprocess.PIPE)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/public/", process, timeout=15)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        process.stderr.close()
+        stepgate.stop()
+        with stepgate.app.app_context():
+            db.engine.dispose()
+
+
+def test_anonymous_signs_in_and_the_application_sees_who_it_is(proxy):
+    with Browser(proxy) as browser:
+        page = browser.get("/app/reports?year=2026")
+        assert page.status_code == 200 and browser.form()["id"] == "loginData"
+        assert "/login?next=" in page.history[0].headers["Location"]
+        done = browser.submit({"USERNAME": "alice", "PASSWORD": PASSWORD})
+        assert done.status_code == 200
+        assert done.url == proxy + "/app/reports?year=2026"
+        assert done.json() == {"path": "/app/reports", "user": "alice", "mail": "alice@example.org"}
+
+
+def test_a_resource_of_another_policy_is_refused(proxy):
+    with Browser(proxy) as browser:
+        browser.get("/app/")
+        browser.submit({"USERNAME": "alice", "PASSWORD": PASSWORD})
+        refused = browser.get("/admin/users")
+        assert refused.status_code == 403
+        assert browser.get("/app/").json()["user"] == "alice"
+
+
+def test_the_application_never_sees_an_identity_the_browser_made_up(proxy):
+    forged = requests.get(proxy + "/public/page", headers={"X-Stepgate-User": "mallory"}, timeout=10)
+    assert forged.status_code == 200
+    assert forged.json()["user"] is None
+    anonymous = requests.get(proxy + "/app/", headers={"X-Stepgate-User": "mallory"}, allow_redirects=False, timeout=10)
+    assert anonymous.status_code == 302
+
+
+def test_after_logout_the_proxy_asks_for_credentials_again(proxy):
+    with Browser(proxy) as browser:
+        browser.get("/app/")
+        browser.submit({"USERNAME": "alice", "PASSWORD": PASSWORD})
+        cookie = browser.cookie("stepgate_session")
+        browser.get("/logout")
+        again = requests.get(
+            proxy + "/app/", cookies={"stepgate_session": cookie}, allow_redirects=False, timeout=10
+        )
+        assert again.status_code == 302 and again.headers["Location"].startswith("/login?next=")
