@@ -68,33 +68,17 @@ def create_app(
 
 
 def _register(app: Flask) -> None:
-    from app import cli
-    from app.web import demo, gate, metrics
+    """Blueprints, commands and hooks of every area, in one place."""
+    from app import cli, reload
+    from app.scim import views as scim_views
+    from app.web import admin, demo, gate, metrics, oidc, regdata
 
-    app.register_blueprint(gate.bp)
-    app.register_blueprint(demo.bp)
-    app.register_blueprint(metrics.bp)
-    _register_self_registration(app)
-    from app.web import oidc
-
-    app.register_blueprint(oidc.bp)
+    for blueprint in (gate.bp, oidc.bp, regdata.bp, scim_views.bp, metrics.bp, admin.bp, demo.bp):
+        app.register_blueprint(blueprint)
     cli.register(app)
-    from app import reload
-    from app.web import admin
-
     reload.init_app(app)
-    app.register_blueprint(admin.bp)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):
         log.warning("refused a form without a valid CSRF token: %s", exc.description)
         return gate.error_page("form.csrf", 400)
-
-
-def _register_self_registration(app: Flask) -> None:
-    """OAM's regdata endpoint for registration pages and SCIM 2.0 under /scim/v2."""
-    from app.scim import views as scim_views
-    from app.web import regdata
-
-    app.register_blueprint(regdata.bp)
-    app.register_blueprint(scim_views.bp)
