@@ -304,7 +304,8 @@ def demo_group() -> None:
 
 @demo_group.command("seed")
 @click.option("--password", help="the demo user's password (default: a new random one)")
-def demo_seed(password: str | None) -> None:
+@click.option("--admin-password", help="the demo administrator's password (default: another random one)")
+def demo_seed(password: str | None, admin_password: str | None) -> None:
     """Create the demo user 'demo' (and the schema, on an empty database); print how to sign in."""
     if not sa_inspect(db.engine).has_table("users"):
         flask_migrate.upgrade()
@@ -322,11 +323,11 @@ def demo_seed(password: str | None) -> None:
     click.echo(f"  Password:   {password}")
     click.echo("  Sign in at: http://127.0.0.1:5000/demo/")
     click.echo("")
-    _seed_admin(password)
+    _seed_admin(admin_password or pysecrets.token_urlsafe(12))
 
 
 def _seed_admin(password: str) -> None:
-    """The demo administrator 'admin' (in ``admin_group``), with the same password as the demo user."""
+    """The demo administrator 'admin' (in ``admin_group``), with a password of its own."""
     group = current().settings.admin_group
     admin = identity.find_by_user_name("default", "admin")
     if admin is None:

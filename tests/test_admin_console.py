@@ -286,13 +286,16 @@ def _forms(html: str) -> list[dict]:
 
 
 def test_demo_seed_creates_an_administrator_and_prints_how_to_sign_in(app, runner):
-    result = runner.invoke(args=["demo", "seed", "--password", "seeded-password-1"])
+    result = runner.invoke(
+        args=["demo", "seed", "--password", "demo-password-1", "--admin-password", "seeded-password-1"]
+    )
     assert result.exit_code == 0, result.output
     assert "Admin user: admin (group 'admins')" in result.output
     assert "Console at: http://127.0.0.1:5000/admin/" in result.output
     with app.app_context():
         admin = identity.find_by_user_name("default", "admin")
         assert admin.attributes["groups"] == "admins" and admin.check_password("seeded-password-1")
+        assert not admin.check_password("demo-password-1"), "the demo user's password must not open the console"
 
 
 def test_a_linked_users_page_shows_the_sync_policy_of_each_provisioning_step(app, browser, people):
