@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import logging_setup, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
-from app.runtime import Runtime, load_runtime
+from app.runtime import Runtime, dev_only_secrets, load_runtime
 from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
@@ -36,6 +36,10 @@ def create_app(
         raise
     settings = runtime.settings
     logging_setup.configure(settings.deployment.log_format)
+    if dev_only := dev_only_secrets(settings):
+        log.warning(
+            "using the shipped development secrets for %s; STEPGATE_ENV=production refuses them", ", ".join(dev_only)
+        )
     app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
     app.config.update(
         SECRET_KEY=settings.secret_key,

@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(audit_group)
     app.cli.add_command(init_db)
+    app.cli.add_command(purge)
     app.cli.add_command(demo_group)
     app.cli.add_command(secrets_group)
 
@@ -32,6 +33,17 @@ def init_db() -> None:
     """Create or upgrade the database schema through the migrations (same as ``db upgrade``)."""
     flask_migrate.upgrade()
     click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("purge")
+@with_appcontext
+def purge() -> None:
+    """Delete expired flows, registration records and sessions (run it from cron or a timer)."""
+    from app import flows, registrations
+
+    counts = (flows.purge_expired(), registrations.purge_expired(), sessions.purge_expired())
+    db.session.commit()
+    click.echo("purged {} expired flows, {} expired registration records, {} expired sessions".format(*counts))
 
 
 @click.group("schemes", cls=AppGroup)

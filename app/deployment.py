@@ -112,7 +112,9 @@ def _session_cache(doc: Located, check: Checker, base: Path) -> SessionCache:
         check.add(raw.problem("generation_file", "'generation_file' must be a path"))
         path = None
     redis_url = raw.get("redis_url") or None
-    if redis_url is not None and (not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))):
+    if redis_url is not None and (
+        not isinstance(redis_url, str) or not redis_url.startswith(("redis://", "rediss://"))
+    ):
         check.add(raw.problem("redis_url", "'redis_url' must be a redis:// or rediss:// URL"))
         redis_url = None
     return SessionCache(seconds, (base / path) if path else default_file, redis_url)

@@ -6,6 +6,7 @@ as a ConfigError, and nothing is served until all of it is valid.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +49,32 @@ def load_runtime(settings_path: str | Path | None = None) -> Runtime:
         for policy in settings.application_domains.policies()
         if policy.scheme and policy.scheme not in schemes
     ]
+    if os.environ.get("STEPGATE_ENV") == "production" and (dev_only := dev_only_secrets(settings)):
+        problems.append(
+            Problem(
+                settings.file,
+                1,
+                f"STEPGATE_ENV=production refuses the shipped development "
+                f"fallback of: {', '.join(dev_only)} (set their environment variables)",
+            )
+        )
     if problems:
         raise ConfigError(problems)
     return Runtime(settings, registry, schemes)
+
+
+DEV_ONLY = "dev-only"
+
+
+def dev_only_secrets(settings: Settings) -> list[str]:
+    """Secrets still holding a shipped ``dev-only...`` fallback from config/settings.yaml."""
+    found = ["secret_key"] if settings.secret_key.startswith(DEV_ONLY) else []
+    for name, provider in (settings.identity_providers or {}).items():
+        if provider.client_secret.startswith(DEV_ONLY):
+            found.append(f"identity_providers.{name}.client_secret")
+    if settings.scim is not None and any(token.startswith(DEV_ONLY) for token in settings.scim.tokens):
+        found.append("scim.tokens")
+    return found
 
 
 def current() -> Runtime:

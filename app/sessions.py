@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -79,3 +79,9 @@ def revoke(token: str | None) -> None:
 
 def revoke_all_for(user_id: int) -> None:
     db.session.execute(update(SignInSession).where(SignInSession.user_id == user_id).values(revoked=True))
+
+
+def purge_expired() -> int:
+    """Delete sessions past their expiry (a revoked but unexpired row stays until then)."""
+    result = db.session.execute(delete(SignInSession).where(SignInSession.expires_at <= utcnow()))
+    return result.rowcount or 0

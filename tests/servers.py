@@ -84,5 +84,10 @@ def flask_cli(settings: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "STEPGATE_SETTINGS": str(settings)}
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )

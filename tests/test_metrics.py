@@ -52,9 +52,10 @@ def test_a_sign_in_counts_once_and_its_steps_are_timed_by_plugin(live_server, al
         value(before, "stepgate_signins_total", scheme="PasswordScheme") + 1
     )
     failed = {"plugin": "UserAuthenticationPlugin", "outcome": "failure", "reason": "credentials.invalid"}
-    assert value(after, "stepgate_step_outcomes_total", **failed) == value(
-        before, "stepgate_step_outcomes_total", **failed
-    ) + 1
+    assert (
+        value(after, "stepgate_step_outcomes_total", **failed)
+        == value(before, "stepgate_step_outcomes_total", **failed) + 1
+    )
     for plugin in ("CredentialCollectorPlugin", "UserIdentificationPlugin", "UserAuthenticationPlugin"):
         timed = value(after, "stepgate_step_seconds_count", plugin=plugin)
         assert timed > value(before, "stepgate_step_seconds_count", plugin=plugin)
@@ -114,7 +115,7 @@ def test_logs_are_one_json_object_per_line_when_asked(make_settings, capfd):
     try:
         with application.app_context():
             db.create_all()
-            audit.record("user.created", detail={"user_name": "bob \"the\" builder\nnext"})
+            audit.record("user.created", detail={"user_name": 'bob "the" builder\nnext'})
             db.session.commit()
         lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
         entries = [json.loads(line) for line in lines]

@@ -132,3 +132,23 @@ def test_schemes_check_passes_on_the_shipped_configuration():
     result = run_cli("schemes", "check")
     assert result.returncode == 0, result.stderr
     assert "ok  PasswordScheme" in result.stdout
+
+
+def test_production_refuses_the_shipped_development_secrets(monkeypatch):
+    for name in ("STEPGATE_SECRET_KEY", "SCIM_TOKEN", "DEVOP_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STEPGATE_ENV", "production")
+    with pytest.raises(ConfigError) as caught:
+        load_runtime(ROOT / "config" / "settings.yaml")
+    assert str(caught.value).endswith(
+        "settings.yaml:1: STEPGATE_ENV=production refuses the shipped development fallback of: secret_key, "
+        "identity_providers.devop.client_secret, scim.tokens (set their environment variables)"
+    )
+
+
+def test_production_starts_once_every_secret_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("STEPGATE_ENV", "production")
+    monkeypatch.setenv("STEPGATE_SECRET_KEY", "a-real-secret-key-from-the-vault")
+    monkeypatch.setenv("SCIM_TOKEN", "a-real-scim-token-from-the-vault")
+    monkeypatch.setenv("DEVOP_CLIENT_SECRET", "a-real-client-secret")
+    assert load_runtime(ROOT / "config" / "settings.yaml").settings.secret_key == "a-real-secret-key-from-the-vault"

@@ -110,9 +110,7 @@ def federated_node_extra(node_extra, node_ports, devop) -> dict:
     return node_extra
 
 
-def test_a_federated_sign_in_begun_on_one_node_is_finished_and_provisioned_by_the_other(
-    federated_node_extra, nodes
-):
+def test_a_federated_sign_in_begun_on_one_node_is_finished_and_provisioned_by_the_other(federated_node_extra, nodes):
     first, second = nodes
     with Browser(first.url) as browser:
         page = browser.get("/demo/jit-nopassword/welcome")

@@ -51,5 +51,3 @@ def _database_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(ActiveFlows())
     return registry
-
-
