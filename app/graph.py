@@ -18,7 +18,10 @@ from pathlib import Path
 from app.engine.outcome import Outcome
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
 
-MERMAID_JS = Path(__file__).resolve().parent / "static" / "vendor" / "mermaid.min.js"
+# Installed from npm by the Makefile (admin-assets/package-lock.json); served to the console by app.web.admin.
+MERMAID_JS = (
+    Path(__file__).resolve().parent.parent / "admin-assets" / "node_modules" / "mermaid" / "dist" / "mermaid.min.js"
+)
 CHROMIUM = "/usr/bin/chromium"
 
 EDGE_STYLES = {

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, Response, g, redirect, request, url_for
+from flask import Blueprint, Response, g, redirect, request, send_file, url_for
 
 from app import audit, identity
 from app.extensions import db
+from app.graph import MERMAID_JS
 from app.runtime import current
 from app.web.admin.actions import groups_of
 from app.web.gate import error_page
@@ -49,6 +50,12 @@ def as_json(value: object) -> str:
 @bp.route("/")
 def index() -> Response:
     return redirect(url_for("admin.schemes"))
+
+
+@bp.route("/assets/mermaid.min.js")
+def mermaid() -> Response:
+    """The console's Mermaid, from the npm package the Makefile installs (no CDN is reachable)."""
+    return send_file(MERMAID_JS, mimetype="text/javascript", max_age=3600)
 
 
 from app.web.admin import activity, providers, registrations, schemes, users  # noqa: E402, F401 - routes on bp
