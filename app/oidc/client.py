@@ -12,10 +12,17 @@ provider per process, shared by every request thread: nothing per sign-in is
 kept on it. The redirect URI, scope, state, nonce and verifier go in each call,
 and every call withholds the session's token, so the access token one person's
 exchange leaves on it is never sent anywhere.
+
+The environment's proxy and CA bundle settings (``HTTPS_PROXY``, ``NO_PROXY``,
+``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are read once, when the client is
+built, for the provider's issuer host: ``requests`` would otherwise scan the
+whole environment again on every call to the provider. A change to them takes
+effect when the process restarts. ``.netrc`` is not consulted.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -75,6 +82,9 @@ class OIDCClient:
             code_challenge_method="S256",
             default_timeout=provider.timeout,
         )
+        self.session.trust_env = False
+        self.session.proxies = requests.utils.get_environ_proxies(provider.issuer)
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     # -- discovery and keys -------------------------------------------------
 
