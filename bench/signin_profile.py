@@ -133,6 +133,9 @@ def main() -> None:
             " per sign-in"
         )
     for kind, profile in profiles.items():
+        calls = pstats.Stats(profile).total_calls
+        print(f"{kind:9} sign-in: {calls / n:.0f} Python function calls per sign-in (cProfile; steady under noise)")
+    for kind, profile in profiles.items():
         out = io.StringIO()
         stats = pstats.Stats(profile, stream=out)
         if args.save:
