@@ -49,7 +49,7 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 
 
 class DocumentStore(Protocol):
-    def get(self, issuer: str, kind: str) -> tuple[dict, Any] | None: ...
+    def get(self, issuer: str, kind: str, *, reread: bool = False) -> tuple[dict, Any] | None: ...
     def put(self, issuer: str, kind: str, body: dict) -> None: ...
     def fresh(self, fetched_at: Any, ttl: Any) -> bool: ...
 
@@ -102,7 +102,7 @@ class OIDCClient:
         return body
 
     def jwks(self, refresh: bool = False) -> dict[str, Any]:
-        stored = self.documents.get(self.provider.issuer, "jwks")
+        stored = self.documents.get(self.provider.issuer, "jwks", reread=refresh)
         if stored and not refresh and self.documents.fresh(stored[1], JWKS_TTL):
             return stored[0]
         if stored and refresh and (utcnow() - stored[1]).total_seconds() < self.provider.jwks_min_refresh_seconds:
