@@ -46,10 +46,13 @@ class Meter:
         self.cpu = 0.0
         self.requests = 0
         self.counts: Counter[str] = Counter()
+        self.statements: Counter[str] = Counter()
+        self.path = ""
         self.profile: cProfile.Profile | None = None
 
     def __call__(self, environ, start_response):
         started = time.thread_time()
+        self.path = environ.get("PATH_INFO", "")
         if self.profile is not None:
             self.profile.enable()
         try:
@@ -63,6 +66,7 @@ class Meter:
     def reset(self, profile: bool) -> None:
         self.cpu, self.requests = 0.0, 0
         self.counts.clear()
+        self.statements.clear()
         self.profile = cProfile.Profile(time.thread_time) if profile else None  # CPU, not waits
 
 
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime", help="pstats sort key: tottime or cumulative")
     parser.add_argument("--only", help="a regular expression the listed functions' file names must match, e.g. /app/")
+    parser.add_argument("--statements", action="store_true", help="list the SQL statements of each kind of sign-in")
     parser.add_argument("--save", help="also write the profiles to SAVE-first.pstats and SAVE-returning.pstats")
     args = parser.parse_args()
     port = free_port()
@@ -96,7 +101,12 @@ def main() -> None:
         app.wsgi_app = meter
         with app.app_context():
             engine = db.engine
-        event.listen(engine, "before_cursor_execute", lambda *a: meter.counts.update(["statements"]))
+
+        def executed(conn, cursor, statement, *rest):
+            meter.counts.update(["statements"])
+            meter.statements.update([f"{meter.path}: {' '.join(statement.split())[:110]}"])
+
+        event.listen(engine, "before_cursor_execute", executed)
         event.listen(engine, "commit", lambda *a: meter.counts.update(["commits"]))
         server = make_server("127.0.0.1", port, app, threaded=False, request_handler=QuietHandler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -111,7 +121,7 @@ def main() -> None:
                 meter.reset(profile=False)
                 for login in logins:
                     sign_in(url, login)
-                results[kind] = (meter.cpu, meter.requests, dict(meter.counts))
+                results[kind] = (meter.cpu, meter.requests, dict(meter.counts), dict(meter.statements))
             profiles = {}
             for kind, names in (("first", [f"profiled{i:05d}" for i in range(args.signins)]), ("returning", None)):
                 meter.reset(profile=True)
@@ -126,12 +136,15 @@ def main() -> None:
     n = args.signins
     print(f"command: {command_line('bench.signin_profile')}")
     print(f"{n} sign-ins of each kind, one browser, werkzeug single-threaded server in process")
-    for kind, (cpu, requests, counts) in results.items():
+    for kind, (cpu, requests, counts, statements) in results.items():
         print(
             f"{kind:9} sign-in: server-thread CPU {cpu * 1000 / n:.2f} ms, {requests / n:.1f} requests,"
             f" {counts.get('statements', 0) / n:.1f} SQL statements, {counts.get('commits', 0) / n:.1f} commits"
             " per sign-in"
         )
+        if args.statements:
+            for text, count in statements.items():
+                print(f"    {count / n:4.1f}  {text}")
     for kind, profile in profiles.items():
         calls = pstats.Stats(profile).total_calls
         print(f"{kind:9} sign-in: {calls / n:.0f} Python function calls per sign-in (cProfile; steady under noise)")
