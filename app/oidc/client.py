@@ -23,12 +23,12 @@ effect when the process restarts. ``.netrc`` is not consulted.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
@@ -129,7 +129,9 @@ class OIDCClient:
     # -- the authorization code flow ------------------------------------------
 
     def authorization_request(self, redirect_uri: str, scopes: list[str] | None = None) -> AuthorizationRequest:
-        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        # 32, 32 and 64 URL-safe characters (192, 192 and 384 random bits; the verifier's are RFC 7636's
+        # unreserved characters), each from one os.urandom call rather than one per character
+        state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         url, _ = self.session.create_authorization_url(
             self.metadata()["authorization_endpoint"],
             state=state,
