@@ -12,16 +12,23 @@ provider per process, shared by every request thread: nothing per sign-in is
 kept on it. The redirect URI, scope, state, nonce and verifier go in each call,
 and every call withholds the session's token, so the access token one person's
 exchange leaves on it is never sent anywhere.
+
+The environment's proxy and CA bundle settings (``HTTPS_PROXY``, ``NO_PROXY``,
+``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are read once, when the client is
+built, for the provider's issuer host: ``requests`` would otherwise scan the
+whole environment again on every call to the provider. A change to them takes
+effect when the process restarts. ``.netrc`` is not consulted.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
-from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
@@ -42,7 +49,7 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 
 
 class DocumentStore(Protocol):
-    def get(self, issuer: str, kind: str) -> tuple[dict, Any] | None: ...
+    def get(self, issuer: str, kind: str, *, reread: bool = False) -> tuple[dict, Any] | None: ...
     def put(self, issuer: str, kind: str, body: dict) -> None: ...
     def fresh(self, fetched_at: Any, ttl: Any) -> bool: ...
 
@@ -75,6 +82,9 @@ class OIDCClient:
             code_challenge_method="S256",
             default_timeout=provider.timeout,
         )
+        self.session.trust_env = False
+        self.session.proxies = requests.utils.get_environ_proxies(provider.issuer)
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     # -- discovery and keys -------------------------------------------------
 
@@ -92,7 +102,7 @@ class OIDCClient:
         return body
 
     def jwks(self, refresh: bool = False) -> dict[str, Any]:
-        stored = self.documents.get(self.provider.issuer, "jwks")
+        stored = self.documents.get(self.provider.issuer, "jwks", reread=refresh)
         if stored and not refresh and self.documents.fresh(stored[1], JWKS_TTL):
             return stored[0]
         if stored and refresh and (utcnow() - stored[1]).total_seconds() < self.provider.jwks_min_refresh_seconds:
@@ -119,7 +129,9 @@ class OIDCClient:
     # -- the authorization code flow ------------------------------------------
 
     def authorization_request(self, redirect_uri: str, scopes: list[str] | None = None) -> AuthorizationRequest:
-        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        # 32, 32 and 64 URL-safe characters (192, 192 and 384 random bits; the verifier's are RFC 7636's
+        # unreserved characters), each from one os.urandom call rather than one per character
+        state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         url, _ = self.session.create_authorization_url(
             self.metadata()["authorization_endpoint"],
             state=state,

@@ -4,6 +4,13 @@ A key set is fetched once and stored; each process keeps the imported keys of
 the stored document (keyed by its digest), so no token re-imports keys. A token
 signed with a key id the stored set lacks triggers one re-fetch (key rotation),
 at most every ``jwks_min_refresh_seconds``.
+
+Each process also holds the last document it read or stored per database,
+issuer and kind, and answers from it while it is fresh (``DISCOVERY_TTL``,
+``JWKS_TTL``): a sign-in then reads neither document from the database. A
+stale one is read again from the database, where another process may have
+stored a newer one, and a key set is always read again before a re-fetch for
+an unknown key id (``reread``).
 """
 
 from __future__ import annotations
@@ -35,12 +42,30 @@ class ProviderDocument(db.Model):
     fetched_at: Mapped[datetime] = mapped_column()
 
 
+TTLS = {"discovery": DISCOVERY_TTL, "jwks": JWKS_TTL}
+_held: dict[tuple[object, str, str], tuple[dict, datetime]] = {}
+
+
+def _hold(key: tuple[object, str, str], document: tuple[dict, datetime]) -> None:
+    if len(_held) > 64:
+        _held.clear()
+    _held[key] = document
+
+
 class DatabaseDocuments:
     """Where an OIDC client keeps what it fetched: ``get``/``put`` by (issuer, kind)."""
 
-    def get(self, issuer: str, kind: str) -> tuple[dict, datetime] | None:
+    def get(self, issuer: str, kind: str, *, reread: bool = False) -> tuple[dict, datetime] | None:
+        key = (db.engine, issuer, kind)
+        held = _held.get(key)
+        if held is not None and not reread and self.fresh(held[1], TTLS.get(kind, DISCOVERY_TTL)):
+            return held
         row = db.session.get(ProviderDocument, (issuer, kind), populate_existing=True)
-        return (row.body, row.fetched_at) if row is not None else None
+        if row is None:
+            return None
+        held = (row.body, row.fetched_at)
+        _hold(key, held)
+        return held
 
     def put(self, issuer: str, kind: str, body: dict) -> None:
         """Store with one upsert: concurrent first fetches never conflict, and nothing is read first.
@@ -49,6 +74,7 @@ class DatabaseDocuments:
         transactions each hold a read lock while waiting for the other's write.
         """
         values = {"issuer": issuer, "kind": kind, "body": body, "fetched_at": utcnow()}
+        _hold((db.engine, issuer, kind), (body, values["fetched_at"]))
         dialect = db.session.get_bind().dialect.name
         if dialect not in _UPSERTS:
             db.session.merge(ProviderDocument(**values))

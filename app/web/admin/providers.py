@@ -47,8 +47,8 @@ def declared_fields(body: Any) -> dict[str, Any]:
 def status_of(name: str, provider: Any) -> ProviderStatus:
     documents = DatabaseDocuments()
     issuer = getattr(provider, "issuer", None) or (provider.get("issuer") if isinstance(provider, dict) else None)
-    discovery = documents.get(issuer, "discovery") if issuer else None
-    jwks = documents.get(issuer, "jwks") if issuer else None
+    discovery = documents.get(issuer, "discovery", reread=True) if issuer else None
+    jwks = documents.get(issuer, "jwks", reread=True) if issuer else None
     keys = (jwks[0].get("keys") or []) if jwks else []
     return ProviderStatus(
         name=name,
