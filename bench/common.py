@@ -26,6 +26,7 @@ __all__ = [
     "Load",
     "command_line",
     "cpu_seconds_of_workers",
+    "federated_site",
     "free_port",
     "load",
     "load_at_rate",
@@ -55,6 +56,15 @@ def scratch_site(extra: dict | None = None, database_url: str | None = None) -> 
     path = base / "config" / "settings.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
+
+
+def federated_site(issuer: str, database_url: str | None = None) -> Path:
+    """A scratch site with the demo domain's JIT resources and the real development provider as ``devop``."""
+    from tests.oidc_fixtures import DEMO_POLICIES, DEMO_RESOURCES
+
+    devop = {"issuer": issuer, "client_id": "stepgate", "client_secret": "bench-client-secret"}
+    domains = {"Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}}
+    return scratch_site({"identity_providers": {"devop": devop}, "application_domains": domains}, database_url)
 
 
 def flask(settings: Path, *args: str) -> str:
@@ -120,9 +130,7 @@ def _wrk_ms(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _python_load(
-    url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None
-) -> Load:
+def _python_load(url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None) -> Load:
     """Keep-alive connections in threads; bounded by duration and by a request cap."""
     from urllib.parse import urlsplit
 

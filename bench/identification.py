@@ -36,8 +36,14 @@ def fill(start: int, stop: int) -> float:
         db.session.execute(
             insert(User),
             [
-                {"id": i, "store": "default", "user_name": f"user{i:07d}", "status": "active", "created_at": now,
-                 "updated_at": now}
+                {
+                    "id": i,
+                    "store": "default",
+                    "user_name": f"user{i:07d}",
+                    "status": "active",
+                    "created_at": now,
+                    "updated_at": now,
+                }
                 for i in ids
             ],
         )

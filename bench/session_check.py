@@ -72,9 +72,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = site(args.database_url, args.cache_seconds)
     workers = os.environ.get("STEPGATE_WORKERS", str(os.cpu_count() or 2))
-    with Gunicorn(settings, workers=int(workers)) as stepgate, Gunicorn(
-        settings, workers=int(workers), app="bench.hello:app"
-    ) as hello:
+    with (
+        Gunicorn(settings, workers=int(workers)) as stepgate,
+        Gunicorn(settings, workers=int(workers), app="bench.hello:app") as hello,
+    ):
         cookie = sign_in(stepgate.url)
         check_url = stepgate.url + "/forward-auth"
         headers = {"X-Original-URL": f"http://{APP_HOST}/reports", "Cookie": f"stepgate_session={cookie}"}
@@ -99,8 +100,10 @@ def main() -> None:
     assert all(r.errors == 0 for r in [*hello_runs, *check_runs, half]), "non-2xx answers during the run"
     print(f"command: {command_line('bench.session_check')}")
     print(f"database: {args.database_url or 'SQLite'}; session_cache.seconds: {args.cache_seconds}")
-    print(f"load generator: {best_check.tool}; gunicorn gthread, {workers} workers x 4 threads; "
-          f"{args.connections} connections, {args.seconds} s per run, {args.rounds} rounds")
+    print(
+        f"load generator: {best_check.tool}; gunicorn gthread, {workers} workers x 4 threads; "
+        f"{args.connections} connections, {args.seconds} s per run, {args.rounds} rounds"
+    )
     for name, runs in (("hello world", hello_runs), ("session check", check_runs)):
         best = max(runs, key=lambda r: r.rps)
         print(

@@ -28,9 +28,8 @@ from collections import Counter
 from sqlalchemy import event
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from bench.common import command_line, flask, free_port, scratch_site
+from bench.common import command_line, federated_site, flask, free_port
 from bench.federated_signin import sign_in, start_provider
-from tests.oidc_fixtures import DEMO_POLICIES, DEMO_RESOURCES
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -82,16 +81,7 @@ def main() -> None:
     port = free_port()
     provider, issuer = start_provider(port)
     try:
-        settings = scratch_site(
-            {
-                "identity_providers": {
-                    "devop": {"issuer": issuer, "client_id": "stepgate", "client_secret": "bench-client-secret"}
-                },
-                "application_domains": {
-                    "Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}
-                },
-            }
-        )
+        settings = federated_site(issuer)
         flask(settings, "db", "upgrade")
         from app import create_app
         from app.extensions import db
