@@ -85,6 +85,10 @@ class ApplicationDomains:
                 used.setdefault(r.policy.scheme, []).append(r)
         return used
 
+    def policies_without(self, schemes) -> list[AuthenticationPolicy]:
+        """Policies naming a scheme that is not among ``schemes`` (at start-up and on reload)."""
+        return [p for p in self.policies() if p.scheme and p.scheme not in schemes]
+
     def policies(self) -> list[AuthenticationPolicy]:
         return list({(p.file, p.line): p for p in (r.policy for r in self.resources)}.values())
 

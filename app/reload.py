@@ -116,8 +116,7 @@ class SchemeReloader:
                 f"authentication policy '{policy.name}' names scheme "
                 f"'{policy.scheme}', which the changed files no longer define",
             )
-            for policy in settings.application_domains.policies()
-            if policy.scheme and policy.scheme not in schemes
+            for policy in settings.application_domains.policies_without(schemes)
         ]
         if problems:
             raise ConfigError(problems)

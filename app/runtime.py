@@ -46,8 +46,7 @@ def load_runtime(settings_path: str | Path | None = None) -> Runtime:
             f"authentication policy '{policy.name}' names unknown scheme "
             f"'{policy.scheme}' (schemes: {', '.join(sorted(schemes)) or 'none'})",
         )
-        for policy in settings.application_domains.policies()
-        if policy.scheme and policy.scheme not in schemes
+        for policy in settings.application_domains.policies_without(schemes)
     ]
     if os.environ.get("STEPGATE_ENV") == "production" and (dev_only := dev_only_secrets(settings)):
         problems.append(
