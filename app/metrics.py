@@ -17,12 +17,8 @@ import time
 
 from flask import g
 from prometheus_client import Counter, Histogram
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from app.audit import AuditEvent
-
-_PENDING = "stepgate.metrics.events"
+from app import audit
 
 AUDIT_EVENTS = Counter("stepgate_audit_events", "Committed audit events by name", ["event"])
 SIGNINS = Counter("stepgate_signins", "Successful sign-ins by scheme", ["scheme"])
@@ -66,24 +62,14 @@ def step_finished(plugin: str) -> None:
     g.stepgate_step_clock = now
 
 
-@event.listens_for(Session, "before_flush")
-def _note_events(session: Session, flush_context, instances) -> None:
-    # plain values now: after the commit the rows are expired and reading them would query again
-    new = [
-        (obj.event, obj.scheme or "", obj.reason or "", obj.plugin or "", obj.outcome or "")
-        for obj in session.new
-        if isinstance(obj, AuditEvent)
-    ]
-    if new:
-        session.info.setdefault(_PENDING, []).extend(new)
+def _count(values: dict) -> None:
+    count_event(
+        values["event"],
+        values["scheme"] or "",
+        values["reason"] or "",
+        values["plugin"] or "",
+        values["outcome"] or "",
+    )
 
 
-@event.listens_for(Session, "after_commit")
-def _count_committed(session: Session) -> None:
-    for values in session.info.pop(_PENDING, []):
-        count_event(*values)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+audit.on_commit(_count)

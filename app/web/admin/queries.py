@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import select
 
+from app import audit
 from app.audit import AuditEvent
 from app.extensions import db
 from app.flows import Flow
@@ -82,6 +83,7 @@ class AuditFilter:
 
 def audit_events(filters: AuditFilter, before: int | None = None, limit: int = PAGE) -> Page[AuditEvent]:
     """Audit events newest first, filtered, paged backwards by id."""
+    audit.write_pending()  # this request's own events too
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
     if before:
         query = query.where(AuditEvent.id < before)
