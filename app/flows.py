@@ -7,9 +7,10 @@ in one process's memory.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, delete
+from sqlalchemy import JSON, Index, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.engine.runner import FlowState
@@ -36,33 +37,40 @@ class Flow(db.Model):
     expires_at: Mapped[datetime] = mapped_column()
 
 
-def start_flow(scheme_name: str, scheme_version: str, target_url: str, lifetime: int) -> tuple[str, Flow]:
-    """Create a flow; return the id for the browser's cookie and the row."""
-    flow_id = new_token()
-    row = Flow(
-        id_digest=digest(flow_id),
-        scheme_name=scheme_name,
-        scheme_version=scheme_version,
-        target_url=target_url,
-        data={},
-        expires_at=in_seconds(lifetime),
-    )
-    db.session.add(row)
-    return flow_id, row
+@dataclass
+class FlowRecord:
+    """A flow as the gate handles it: the runner's state, and whether its row exists yet."""
+
+    state: FlowState
+    expires_at: datetime
+    stored: bool = False
 
 
-def load_flow(flow_id: str | None) -> Flow | None:
+_table = Flow.__table__
+_COLUMNS = ("scheme_name", "scheme_version", "target_url", "current_step", "waiting", "data", "failures", "prompt_step")
+# Built once: a flow is read and written on every request of a sign-in, and building
+# (and cache-keying) the statement each time cost more than running it.
+_LOAD = select(*(_table.c[name] for name in (*_COLUMNS, "status", "expires_at"))).where(
+    _table.c.id_digest == bindparam("id_digest")
+)
+_INSERT = insert(_table)
+_UPDATE = update(_table).where(_table.c.id_digest == bindparam("key"))  # SET: the columns passed
+
+
+def start_flow(scheme_name: str, scheme_version: str, target_url: str, lifetime: int) -> FlowRecord:
+    """A new flow (its id, for the browser's cookie, is ``record.state.id``); stored by its first ``save``."""
+    state = FlowState(id=new_token(), scheme_name=scheme_name, scheme_version=scheme_version, target_url=target_url)
+    return FlowRecord(state, in_seconds(lifetime))
+
+
+def load_flow(flow_id: str | None) -> FlowRecord | None:
     """The active, unexpired flow for this id, or None."""
     if not flow_id:
         return None
-    row = db.session.get(Flow, digest(flow_id))
+    row = db.session.execute(_LOAD, {"id_digest": digest(flow_id)}).first()
     if row is None or row.status != "active" or row.expires_at <= utcnow():
         return None
-    return row
-
-
-def state_of(flow_id: str, row: Flow) -> FlowState:
-    return FlowState(
+    state = FlowState(
         id=flow_id,
         scheme_name=row.scheme_name,
         scheme_version=row.scheme_version,
@@ -70,14 +78,31 @@ def state_of(flow_id: str, row: Flow) -> FlowState:
         current_step=row.current_step,
         waiting=row.waiting,
         data=dict(row.data or {}),
-        failures=row.failures or 0,  # unset until the row is first flushed
+        failures=row.failures,
         prompt_step=row.prompt_step,
     )
+    return FlowRecord(state, row.expires_at, stored=True)
 
 
-def save_state(row: Flow, state: FlowState, status: str = "active") -> None:
-    row.current_step, row.waiting, row.data = state.current_step, state.waiting, dict(state.data)
-    row.failures, row.prompt_step, row.status = state.failures, state.prompt_step, status
+def save(record: FlowRecord, status: str = "active") -> None:
+    """Write the flow's state in the current transaction: one INSERT the first time, one UPDATE after."""
+    state = record.state
+    values = {name: getattr(state, name) for name in _COLUMNS}
+    values["data"] = dict(state.data)
+    if record.stored:
+        db.session.execute(_UPDATE, {**values, "status": status, "key": digest(state.id)})
+        return
+    db.session.execute(
+        _INSERT,
+        {
+            **values,
+            "id_digest": digest(state.id),
+            "status": status,
+            "created_at": utcnow(),
+            "expires_at": record.expires_at,
+        },
+    )
+    record.stored = True
 
 
 def purge_expired() -> int:

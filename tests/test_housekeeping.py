@@ -12,14 +12,16 @@ from app.timeutil import utcnow
 def test_purge_deletes_expired_flows_registrations_and_sessions_only(app, runner, add_user):
     user_id = add_user("alice")
     with app.app_context():
-        _, old_flow = flows.start_flow("PasswordScheme", "v1", "/demo/", lifetime=60)
-        flows.start_flow("PasswordScheme", "v1", "/demo/", lifetime=60)
+        old_flow = flows.start_flow("PasswordScheme", "v1", "/demo/", lifetime=60)
+        old_flow.expires_at = utcnow() - timedelta(seconds=1)
+        flows.save(old_flow)
+        flows.save(flows.start_flow("PasswordScheme", "v1", "/demo/", lifetime=60))
         _, old_registration = registrations.create_record("flow", "devop", "https://idp", "sub-1", "{}", "hmac", 60)
         registrations.create_record("flow", "devop", "https://idp", "sub-2", "{}", "hmac", 60)
         old_session = sessions.create(user_id, 1, "PasswordScheme", lifetime=60)
         live_session = sessions.create(user_id, 1, "PasswordScheme", lifetime=60)
         db.session.flush()
-        old_flow.expires_at = old_registration.expires_at = utcnow() - timedelta(seconds=1)
+        old_registration.expires_at = utcnow() - timedelta(seconds=1)
         db.session.execute(
             db.update(sessions.SignInSession)
             .where(sessions.SignInSession.id_digest == sessions.digest(old_session))

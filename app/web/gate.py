@@ -94,28 +94,27 @@ def logout() -> Response:
 def begin(scheme: Scheme, target: str) -> Response:
     """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
     settings = current().settings
-    flow_id, row = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
-    audit.record("flow.start", flow_id=flow_id, scheme=scheme.name, detail={"target": target})
-    return run(flow_id, row, None)
+    flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
+    audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
+    return run(flow, None)
 
 
 def resume(submission: Submission | None) -> Response:
     """Advance the flow in this browser's cookie with what the browser sent."""
-    flow_id = request.cookies.get(FLOW_COOKIE)
-    row = flows.load_flow(flow_id)
-    if row is None:
+    flow = flows.load_flow(request.cookies.get(FLOW_COOKIE))
+    if flow is None:
         log.warning("no active flow for this browser at %s", request.path)
         return error_page("flow.expired", 400)
-    return run(flow_id, row, submission)
+    return run(flow, submission)
 
 
-def run(flow_id: str, row: flows.Flow, submission: Submission | None) -> Response:
-    scheme = current().scheme_for_flow(row.scheme_name, row.scheme_version)
+def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
+    state = flow.state
+    scheme = current().scheme_for_flow(state.scheme_name, state.scheme_version)
     if scheme is None:
-        row.status = "failed"
+        flows.save(flow, status="failed")
         db.session.commit()
         return error_page("flow.scheme_changed", 409)
-    state = flows.state_of(flow_id, row)
     metrics.step_clock_start()
     result = advance(
         state,
@@ -125,21 +124,22 @@ def run(flow_id: str, row: flows.Flow, submission: Submission | None) -> Respons
         propagate_exceptions=current_app.config.get("STEPGATE_PROPAGATE_EXCEPTIONS", False),
     )
     if isinstance(result, Respond):
-        flows.save_state(row, state)
+        flows.save(flow)
         db.session.commit()
         response = make_response(result.response)
-        _set_cookie(response, FLOW_COOKIE, flow_id, current().settings.flow_lifetime_seconds)
+        _set_cookie(response, FLOW_COOKIE, state.id, current().settings.flow_lifetime_seconds)
         return response
     if isinstance(result, Succeeded):
-        return _signed_in(flow_id, row, state, scheme, result)
-    return _failed(flow_id, row, state, scheme, result)
+        return _signed_in(flow, scheme, result)
+    return _failed(flow, scheme, result)
 
 
-def _signed_in(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, result: Succeeded) -> Response:
-    flows.save_state(row, state, status="done")
+def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Response:
+    state = flow.state
+    flows.save(flow, status="done")
     sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
     token = sessions.create(result.user_id, result.level, scheme.name, current().settings.session_lifetime_seconds)
-    audit.record("signin.success", flow_id=flow_id, scheme=scheme.name, user_id=result.user_id, outcome="success")
+    audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
     target = state.target_url if resource_for_target(state.target_url) is not None else "/"
     response = redirect(target)
@@ -148,11 +148,12 @@ def _signed_in(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, 
     return response
 
 
-def _failed(flow_id: str, row: flows.Flow, state: FlowState, scheme: Scheme, result: Failed) -> Response:
-    flows.save_state(row, state, status="failed")
+def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
+    state = flow.state
+    flows.save(flow, status="failed")
     audit.record(
         "signin.failure",
-        flow_id=flow_id,
+        flow_id=state.id,
         scheme=scheme.name,
         step=result.step,
         outcome="failure",
