@@ -20,3 +20,16 @@ db = SQLAlchemy(
 csrf = CSRFProtect()
 # Alembic migrations (``flask --app app db upgrade``); batch mode so SQLite can alter tables too.
 migrate = Migrate(render_as_batch=True, compare_type=True)
+
+
+def execute_core(statement, params=None):
+    """Run a Core statement in the session's transaction, seeing the session's pending ORM changes.
+
+    ``db.session.execute`` autoflushes only before ORM statements; the hot paths
+    read with prebuilt Core statements, so they flush here first when there is
+    anything to flush (usually nothing, which costs nothing).
+    """
+    session = db.session
+    if session.new or session.deleted or session.dirty:
+        session.flush()
+    return session.execute(statement, params)

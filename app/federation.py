@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app import identity
+from app.extensions import db, execute_core
 from app.identity import User
 from app.timeutil import utcnow
 
@@ -32,20 +33,29 @@ class FederatedLink(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
-def find_linked_user(issuer: str, subject: str) -> User | None:
-    """The local user linked to this federated identity, whatever their status."""
-    return db.session.scalar(
-        select(User)
-        .join(FederatedLink, FederatedLink.user_id == User.id)
-        .where(FederatedLink.issuer == issuer, FederatedLink.subject == subject)
+_links = FederatedLink.__table__
+_LINKED_USER = (
+    select(*identity.USER_VIEW_COLUMNS, *identity.ATTRIBUTE_COLUMNS)
+    .select_from(identity.with_attributes(_links.join(User.__table__, User.__table__.c.id == _links.c.user_id)))
+    .where(_links.c.issuer == bindparam("issuer"), _links.c.subject == bindparam("subject"))
+)
+
+
+def find_linked_user(issuer: str, subject: str) -> identity.UserView | None:
+    """The local user linked to this federated identity, whatever their status (one statement)."""
+    return identity.view_of(execute_core(_LINKED_USER, {"issuer": issuer, "subject": subject}))
+
+
+def link_user(user_id: int, issuer: str, subject: str, provider: str) -> None:
+    """Insert the link now, in the current transaction.
+
+    A race (or an identity already linked) raises IntegrityError here, so the
+    caller runs this in a savepoint or turns the error into its own answer.
+    """
+    execute_core(
+        insert(_links),
+        {"user_id": user_id, "issuer": issuer, "subject": subject, "provider": provider, "created_at": utcnow()},
     )
-
-
-def link_user(user_id: int, issuer: str, subject: str, provider: str) -> FederatedLink:
-    """Add a link to the session; the caller commits and handles the IntegrityError of a race."""
-    link = FederatedLink(user_id=user_id, issuer=issuer, subject=subject, provider=provider)
-    db.session.add(link)
-    return link
 
 
 def links_of(user_id: int) -> list[FederatedLink]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, insert, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import db, execute_core
 from app.passwords import hash_password, verify_password
 from app.timeutil import utcnow
 
@@ -57,9 +58,9 @@ class User(db.Model):
             if row is not None:
                 self.attribute_rows.remove(row)
         elif row is None:
-            self.attribute_rows.append(UserAttribute(name=name, value=str(value)[:ATTRIBUTE_VALUE_MAX]))
+            self.attribute_rows.append(UserAttribute(name=name, value=attribute_value(value)))
         else:
-            row.value = str(value)[:ATTRIBUTE_VALUE_MAX]
+            row.value = attribute_value(value)
 
     def check_password(self, password: str) -> bool:
         return verify_password(self.password_hash, password)
@@ -80,6 +81,48 @@ class UserAttribute(db.Model):
     name: Mapped[str] = mapped_column(String(128))
     value: Mapped[str] = mapped_column(String(ATTRIBUTE_VALUE_MAX))
     user: Mapped[User] = relationship(back_populates="attribute_rows")
+
+
+@dataclass(frozen=True)
+class UserView:
+    """A user with their attributes as read for one request: plain values, not tracked by the ORM.
+
+    Sign-ins and session checks read users this way, in one statement (the
+    ORM's ``User`` costs two, and its bookkeeping); what changes a user goes
+    through ``User``.
+    """
+
+    id: int
+    store: str
+    user_name: str
+    status: str
+    attributes: dict[str, str]
+
+    @property
+    def active(self) -> bool:
+        return self.status == UserStatus.ACTIVE.value
+
+
+_users, _attributes = User.__table__, UserAttribute.__table__
+USER_VIEW_COLUMNS = (_users.c.id, _users.c.store, _users.c.user_name, _users.c.status)
+ATTRIBUTE_COLUMNS = (_attributes.c.name.label("attribute_name"), _attributes.c.value.label("attribute_value"))
+
+
+def with_attributes(source: FromClause) -> FromClause:
+    """``source`` (which includes ``users``) joined to the user's attributes, one row per attribute."""
+    return source.outerjoin(_attributes, _attributes.c.user_id == _users.c.id)
+
+
+def view_of(rows: Iterable[Row]) -> UserView | None:
+    """The user of rows selected with ``USER_VIEW_COLUMNS`` and ``ATTRIBUTE_COLUMNS``, or None."""
+    first, attributes = None, {}
+    for row in rows:
+        first = first or row
+        if row.attribute_name is not None:
+            attributes[row.attribute_name] = row.attribute_value
+    if first is None:
+        return None
+    return UserView(first.id, first.store, first.user_name, first.status, dict(sorted(attributes.items())))
 
 
 def store_problem(settings, store: str) -> str | None:
@@ -110,6 +153,35 @@ def find_by_attribute(store: str, name: str, value: str, limit: int = 2) -> list
         .limit(limit)
     )
     return list(db.session.scalars(query))
+
+
+def insert_user(store: str, user_name: str, attributes: dict[str, str], password: str | None = None) -> int:
+    """Insert a user and their attributes with two statements (JIT provisioning's path); return the id.
+
+    The unique (store, user_name) constraint raises IntegrityError at once, so
+    the caller runs this in a savepoint. Other paths use ``create_user``.
+    """
+    user_id = execute_core(
+        insert(_users).returning(_users.c.id),
+        {
+            "store": store,
+            "user_name": user_name,
+            "status": UserStatus.ACTIVE.value,
+            "password_hash": hash_password(password) if password else None,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        },
+    ).scalar_one()
+    if attributes:
+        db.session.execute(
+            insert(_attributes),
+            [{"user_id": user_id, "name": name, "value": attribute_value(value)} for name, value in attributes.items()],
+        )
+    return user_id
+
+
+def attribute_value(value: object) -> str:
+    return str(value)[:ATTRIBUTE_VALUE_MAX]
 
 
 def create_user(

@@ -83,7 +83,7 @@ def map_claims(claims: dict[str, Any], policy: ProvisioningPolicy, *, creating: 
     return attributes
 
 
-def require_active(user: identity.User) -> identity.User:
+def require_active(user: identity.UserView) -> identity.UserView:
     """A linked account that is locked or disabled is refused; never re-created or re-enabled."""
     if not user.active:
         raise Refused(f"user.{user.status}", {"user_name": user.user_name})
@@ -92,7 +92,7 @@ def require_active(user: identity.User) -> identity.User:
 
 def provision(
     federated: dict[str, Any], user_name: str, policy: ProvisioningPolicy, password: str | None = None
-) -> tuple[identity.User, bool]:
+) -> tuple[identity.UserView, bool]:
     """The user linked to this federated identity, created if needed: ``(user, created)``."""
     issuer, subject = federated["issuer"], federated["subject"]
     linked = federation.find_linked_user(issuer, subject)
@@ -103,10 +103,8 @@ def provision(
     attributes = map_claims(federated.get("claims") or {}, policy, creating=True)
     try:
         with db.session.begin_nested():
-            user = identity.create_user(policy.store, user_name, attributes, password)
-            db.session.flush()
-            federation.link_user(user.id, issuer, subject, federated["provider"])
-            db.session.flush()
+            user_id = identity.insert_user(policy.store, user_name, attributes, password)
+            federation.link_user(user_id, issuer, subject, federated["provider"])
     except IntegrityError:
         linked = federation.find_linked_user(issuer, subject)
         if linked is None:
@@ -114,7 +112,7 @@ def provision(
         return require_active(linked), False
     audit.record(
         "user.created",
-        user_id=user.id,
+        user_id=user_id,
         detail={
             "user_name": user_name,
             "store": policy.store,
@@ -124,27 +122,44 @@ def provision(
             "by": "jit",
         },
     )
-    return user, True
+    return (
+        identity.UserView(
+            user_id, policy.store, user_name, identity.UserStatus.ACTIVE.value, dict(sorted(attributes.items()))
+        ),
+        True,
+    )
 
 
-def sync(user: identity.User, federated: dict[str, Any], policy: ProvisioningPolicy) -> list[str]:
-    """Update attributes whose claims changed; one audit event per changed attribute."""
+def sync(user: identity.UserView | identity.User, federated: dict[str, Any], policy: ProvisioningPolicy) -> list[str]:
+    """Update attributes whose claims changed; one audit event per changed attribute.
+
+    Comparing reads nothing more; only a change loads the ``User`` to write it
+    (which also tells every worker's session cache that the user changed).
+    """
     if user.store != policy.store:
         return []
-    changed = []
     current = user.attributes
-    for attribute, value in map_claims(federated.get("claims") or {}, policy, creating=False).items():
-        old = current.get(attribute)
-        if old == value:
-            continue
-        user.set_attribute(attribute, value)
-        changed.append(attribute)
+    changes = {
+        attribute: value
+        for attribute, value in map_claims(federated.get("claims") or {}, policy, creating=False).items()
+        if current.get(attribute) != value
+    }
+    if not changes:
+        return []
+    stored = user if isinstance(user, identity.User) else identity.get_user(user.id)
+    for attribute, value in changes.items():
+        stored.set_attribute(attribute, value)
         audit.record(
             "user.attribute_changed",
             user_id=user.id,
-            detail={"attribute": attribute, "old": old, "new": value, "provider": federated.get("provider")},
+            detail={
+                "attribute": attribute,
+                "old": current.get(attribute),
+                "new": value,
+                "provider": federated.get("provider"),
+            },
         )
-    return changed
+    return list(changes)
 
 
 def policy_of_scheme(scheme: Any) -> ProvisioningPolicy | None:

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Flask, current_app, g
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app import sessions
 from app.deployment import SessionCache as CacheSettings
-from app.identity import User, UserAttribute
+from app.identity import User, UserAttribute, UserView
 from app.sessions import SignInSession, ValidSession
 from app.timeutil import utcnow
 
@@ -48,7 +48,11 @@ _FLAG = "stepgate.revocation"
 @dataclass(frozen=True)
 class CheckedSession:
     session: ValidSession
-    attributes: dict[str, str]
+    user: UserView
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return self.user.attributes
 
 
 class GenerationFile:
@@ -168,15 +172,8 @@ def _redis(url: str):
 
 
 def _read(token: str) -> CheckedSession | None:
-    valid = sessions.check(token)
-    if valid is None:
-        return None
-    from app.extensions import db
-
-    rows = db.session.execute(
-        select(UserAttribute.name, UserAttribute.value).where(UserAttribute.user_id == valid.user_id)
-    )
-    return CheckedSession(valid, {name: value for name, value in rows})
+    found = sessions.check_with_user(token)
+    return CheckedSession(*found) if found is not None else None
 
 
 def init_app(app: Flask) -> SessionCache:

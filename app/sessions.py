@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, delete, select, update
+from sqlalchemy import ForeignKey, Index, String, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import identity
 from app.extensions import db
-from app.identity import User, UserStatus
+from app.identity import User, UserView
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
 
@@ -40,36 +41,58 @@ class ValidSession:
     expires_at: datetime | None = None
 
 
+_sessions, _users = SignInSession.__table__, User.__table__
+_INSERT = insert(_sessions)
+_CHECK = (
+    select(
+        _sessions.c.user_id,
+        _sessions.c.level,
+        _sessions.c.scheme,
+        _sessions.c.expires_at,
+        _sessions.c.revoked,
+        *identity.USER_VIEW_COLUMNS,
+        *identity.ATTRIBUTE_COLUMNS,
+    )
+    .select_from(identity.with_attributes(_sessions.join(_users, _users.c.id == _sessions.c.user_id)))
+    .where(_sessions.c.id_digest == bindparam("id_digest"))
+)
+
+
 def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
+    """Insert a session now, in the current transaction; return the token for the browser's cookie."""
     token = new_token()
-    db.session.add(
-        SignInSession(
-            id_digest=digest(token), user_id=user_id, level=level, scheme=scheme, expires_at=in_seconds(lifetime)
-        )
+    db.session.execute(
+        _INSERT,
+        {
+            "id_digest": digest(token),
+            "user_id": user_id,
+            "level": level,
+            "scheme": scheme,
+            "created_at": utcnow(),
+            "expires_at": in_seconds(lifetime),
+            "revoked": False,
+        },
     )
     return token
 
 
 def check(token: str | None) -> ValidSession | None:
     """The session behind this cookie, if unexpired, unrevoked and its user active."""
+    found = check_with_user(token)
+    return found[0] if found is not None else None
+
+
+def check_with_user(token: str | None) -> tuple[ValidSession, UserView] | None:
+    """The valid session behind this cookie and its user with their attributes, read in one statement."""
     if not token:
         return None
-    row = db.session.execute(
-        select(
-            SignInSession.user_id,
-            SignInSession.level,
-            SignInSession.scheme,
-            SignInSession.expires_at,
-            SignInSession.revoked,
-            User.status,
-            User.user_name,
-        )
-        .join(User, User.id == SignInSession.user_id)
-        .where(SignInSession.id_digest == digest(token))
-    ).first()
-    if row is None or row.revoked or row.expires_at <= utcnow() or row.status != UserStatus.ACTIVE.value:
+    rows = db.session.execute(_CHECK, {"id_digest": digest(token)}).all()
+    if not rows:
         return None
-    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at)
+    row, user = rows[0], identity.view_of(rows)
+    if row.revoked or row.expires_at <= utcnow() or not user.active:
+        return None
+    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at), user
 
 
 def revoke(token: str | None) -> None:

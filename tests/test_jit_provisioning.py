@@ -113,7 +113,7 @@ def test_sync_records_one_audit_event_per_changed_attribute_with_old_and_new_val
             "new": "pat@new.example",
             "provider": "devop",
         }
-        assert user.attributes == {"first-name": "Pat", "locale": "nl", "mail": "pat@new.example"}
+        assert identity.get_user(user.id).attributes == {"first-name": "Pat", "locale": "nl", "mail": "pat@new.example"}
 
 
 def test_on_postgresql_the_loser_of_a_real_race_waits_for_the_winner_and_identifies_it(make_settings, postgres_url):

@@ -8,6 +8,9 @@ constraints, not checked first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,8 +55,8 @@ def create(store: str, data: UserInput) -> User:
     user = identity.create_user(store, data.user_name, attributes, data.password, status)
     _flush(f"userName '{data.user_name}' is already taken")
     if record is not None:
-        federation.link_user(user.id, record.issuer, record.subject, record.provider)
-        _flush("this identity provider account is already linked to another user")
+        with _unique("this identity provider account is already linked to another user"):
+            federation.link_user(user.id, record.issuer, record.subject, record.provider)
         if not registrations.claim_for_account(record, user.id):
             db.session.rollback()
             raise invalid_value("registrationId refused: it was used meanwhile")
@@ -98,8 +101,15 @@ def remove(user: User) -> None:
 
 
 def _flush(conflict: str) -> None:
-    try:
+    with _unique(conflict):
         db.session.flush()
+
+
+@contextmanager
+def _unique(conflict: str) -> Iterator[None]:
+    """A uniqueness violation inside becomes SCIM's 409 ``uniqueness``, and the transaction is rolled back."""
+    try:
+        yield
     except IntegrityError:
         db.session.rollback()
         raise ScimError(409, conflict, "uniqueness") from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Blueprint, g, render_template
 
-from app import identity
 from app.runtime import current
 
 bp = Blueprint("demo", __name__)
@@ -17,12 +16,10 @@ bp = Blueprint("demo", __name__)
 @bp.route("/")
 def index():
     resources = current().settings.application_domains.resources
-    user = identity.get_user(g.session.user_id) if g.get("session") else None
-    return render_template("index.html", resources=resources, user=user)
+    return render_template("index.html", resources=resources, user=g.get("user"))
 
 
 @bp.route("/demo/", defaults={"area": ""})
 @bp.route("/demo/<path:area>")
 def protected(area: str):
-    user = identity.get_user(g.session.user_id) if g.get("session") else None
-    return render_template("demo.html", user=user, area=area, session=g.session, resource=g.get("resource"))
+    return render_template("demo.html", user=g.get("user"), area=area, session=g.session, resource=g.get("resource"))

@@ -43,6 +43,7 @@ def exempt(blueprint: Blueprint) -> Blueprint:
 def protect() -> Response | None:
     checked = session_cache.check(request.cookies.get(SESSION_COOKIE))
     g.session = checked.session if checked is not None else None
+    g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
     resource = current().settings.application_domains.match(request.host, request.path, request.method)
