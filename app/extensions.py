@@ -23,13 +23,14 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 
 
 def execute_core(statement, params=None):
-    """Run a Core statement in the session's transaction, seeing the session's pending ORM changes.
+    """Run a Core statement on the session's connection, in its transaction, seeing its pending ORM changes.
 
-    ``db.session.execute`` autoflushes only before ORM statements; the hot paths
-    read with prebuilt Core statements, so they flush here first when there is
-    anything to flush (usually nothing, which costs nothing).
+    The sign-in and session paths use statements built once, run here rather
+    than through ``db.session.execute``, whose ORM layer costs about as much as
+    the statement; that layer would also autoflush only before ORM statements,
+    so pending ORM changes are flushed here first (usually there are none).
     """
     session = db.session
     if session.new or session.deleted or session.dirty:
         session.flush()
-    return session.execute(statement, params)
+    return session.connection().execute(statement, params)

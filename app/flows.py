@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Index, String, bindparam, delete, insert, select, u
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.engine.runner import FlowState
-from app.extensions import db
+from app.extensions import db, execute_core
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
 
@@ -67,7 +67,7 @@ def load_flow(flow_id: str | None) -> FlowRecord | None:
     """The active, unexpired flow for this id, or None."""
     if not flow_id:
         return None
-    row = db.session.execute(_LOAD, {"id_digest": digest(flow_id)}).first()
+    row = execute_core(_LOAD, {"id_digest": digest(flow_id)}).first()
     if row is None or row.status != "active" or row.expires_at <= utcnow():
         return None
     state = FlowState(
@@ -90,9 +90,9 @@ def save(record: FlowRecord, status: str = "active") -> None:
     values = {name: getattr(state, name) for name in _COLUMNS}
     values["data"] = dict(state.data)
     if record.stored:
-        db.session.execute(_UPDATE, {**values, "status": status, "key": digest(state.id)})
+        execute_core(_UPDATE, {**values, "status": status, "key": digest(state.id)})
         return
-    db.session.execute(
+    execute_core(
         _INSERT,
         {
             **values,

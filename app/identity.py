@@ -173,7 +173,7 @@ def insert_user(store: str, user_name: str, attributes: dict[str, str], password
         },
     ).scalar_one()
     if attributes:
-        db.session.execute(
+        execute_core(
             insert(_attributes),
             [{"user_id": user_id, "name": name, "value": attribute_value(value)} for name, value in attributes.items()],
         )

@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, Index, String, bindparam, delete, insert, sel
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import identity
-from app.extensions import db
+from app.extensions import db, execute_core
 from app.identity import User, UserView
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
@@ -61,7 +61,7 @@ _CHECK = (
 def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
     """Insert a session now, in the current transaction; return the token for the browser's cookie."""
     token = new_token()
-    db.session.execute(
+    execute_core(
         _INSERT,
         {
             "id_digest": digest(token),
@@ -86,7 +86,7 @@ def check_with_user(token: str | None) -> tuple[ValidSession, UserView] | None:
     """The valid session behind this cookie and its user with their attributes, read in one statement."""
     if not token:
         return None
-    rows = db.session.execute(_CHECK, {"id_digest": digest(token)}).all()
+    rows = execute_core(_CHECK, {"id_digest": digest(token)}).all()
     if not rows:
         return None
     row, user = rows[0], identity.view_of(rows)

@@ -46,6 +46,7 @@ class Meter:
         self.requests = 0
         self.counts: Counter[str] = Counter()
         self.statements: Counter[str] = Counter()
+        self.cpu_by_request: Counter[str] = Counter()
         self.path = ""
         self.profile: cProfile.Profile | None = None
 
@@ -59,13 +60,17 @@ class Meter:
         finally:
             if self.profile is not None:
                 self.profile.disable()
-            self.cpu += time.thread_time() - started
+            spent = time.thread_time() - started
+            self.cpu += spent
             self.requests += 1
+            signed_in = "stepgate_session=" in environ.get("HTTP_COOKIE", "")
+            self.cpu_by_request[f"{self.path} ({'session' if signed_in else 'no session'})"] += spent
 
     def reset(self, profile: bool) -> None:
         self.cpu, self.requests = 0.0, 0
         self.counts.clear()
         self.statements.clear()
+        self.cpu_by_request.clear()
         self.profile = cProfile.Profile(time.thread_time) if profile else None  # CPU, not waits
 
 
@@ -111,7 +116,13 @@ def main() -> None:
                 meter.reset(profile=False)
                 for login in logins:
                     sign_in(url, login)
-                results[kind] = (meter.cpu, meter.requests, dict(meter.counts), dict(meter.statements))
+                results[kind] = (
+                    meter.cpu,
+                    meter.requests,
+                    dict(meter.counts),
+                    dict(meter.statements),
+                    dict(meter.cpu_by_request),
+                )
             profiles = {}
             for kind, names in (("first", [f"profiled{i:05d}" for i in range(args.signins)]), ("returning", None)):
                 meter.reset(profile=True)
@@ -126,12 +137,14 @@ def main() -> None:
     n = args.signins
     print(f"command: {command_line('bench.signin_profile')}")
     print(f"{n} sign-ins of each kind, one browser, werkzeug single-threaded server in process")
-    for kind, (cpu, requests, counts, statements) in results.items():
+    for kind, (cpu, requests, counts, statements, by_request) in results.items():
         print(
             f"{kind:9} sign-in: server-thread CPU {cpu * 1000 / n:.2f} ms, {requests / n:.1f} requests,"
             f" {counts.get('statements', 0) / n:.1f} SQL statements, {counts.get('commits', 0) / n:.1f} commits"
             " per sign-in"
         )
+        for request, spent in by_request.items():
+            print(f"    {spent * 1000 / n:6.2f} ms  {request}")
         if args.statements:
             for text, count in statements.items():
                 print(f"    {count / n:4.1f}  {text}")
