@@ -28,9 +28,9 @@ def execute_core(statement, params=None):
     The sign-in and session paths use statements built once, run here rather
     than through ``db.session.execute``, whose ORM layer costs about as much as
     the statement; that layer would also autoflush only before ORM statements,
-    so pending ORM changes are flushed here first (usually there are none).
+    so pending ORM changes are flushed here first (usually there are none, and
+    ``flush`` then returns at once).
     """
-    session = db.session
-    if session.new or session.deleted or session.dirty:
-        session.flush()
+    session = db.session()  # the request's Session itself, not the scoped proxy
+    session.flush()  # returns at once when nothing is pending
     return session.connection().execute(statement, params)
