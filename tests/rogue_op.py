@@ -6,8 +6,15 @@ through joserfc. ``mode`` picks the forgery of the next token: ``good``,
 ``wrong_key`` (signed by a key it does not publish, under a published kid),
 ``wrong_audience``, ``wrong_issuer``, ``wrong_nonce``, ``expired``,
 ``alg_none`` (unsigned), ``userinfo_other_sub``, ``slow_token`` (answers after
-``slow_seconds``), ``token_500`` (the token endpoint breaks). ``rotate_keys()`` starts signing with a new key published
-alongside the old one.
+``slow_seconds``), ``token_500`` (the token endpoint breaks), ``huge_userinfo``
+(a 2 MiB answer), ``discovery_redirect`` (discovery answers 302).
+``rotate_keys()`` starts signing with a new key published alongside the old one.
+
+For the client's transport it also counts the connections it accepts and logs
+every request line it reads (``requests``), answers in chunks when ``chunked``
+is set, closes connections idle for ``idle_timeout`` seconds, and reads the
+next ``hang_up`` requests without answering them (closing the connection).
+``tls`` (an ``ssl.SSLContext``) serves https on ``host``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,15 +42,24 @@ class RogueProvider:
     client_id = "stepgate-rogue"
     client_secret = "rogue-secret"
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.mode = "good"
         self.slow_seconds = 2.0
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "rogue-1", "use": "sig", "alg": "RS256"})]
         self.codes: dict[str, dict] = {}
         self.token_requests = 0
         self.jwks_requests = 0
+        self.connections = 0
+        self.requests: list[str] = []
+        self.token_authorization: tuple[str | None, dict] = (None, {})
+        self.chunked = False
+        self.idle_timeout: float | None = None
+        self.hang_up = 0
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self._server.server_port}"
+        if tls is not None:  # the handshake happens in accept(); one that fails is dropped there, quietly
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.issuer = f"{'https' if tls else 'http'}://{host}:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> RogueProvider:
@@ -63,6 +80,15 @@ class RogueProvider:
             "jwks_min_refresh_seconds": 0,
             **extra,
         }
+
+    def _received(self, line: str) -> bool:
+        """Log a request; False when it is to be dropped unanswered (``hang_up``)."""
+        with self._lock:
+            self.requests.append(line)
+            if self.hang_up > 0:
+                self.hang_up -= 1
+                return False
+            return True
 
     def rotate_keys(self) -> None:
         kid = f"rogue-{len(self.keys) + 1}"
@@ -121,18 +147,43 @@ class RogueProvider:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                with provider._lock:
+                    provider.connections += 1
+                self.timeout = provider.idle_timeout  # None: keep idle connections open
+                super().setup()
+
             def _json(self, body: dict, status: int = 200) -> None:
-                data = json.dumps(body).encode()
+                self._send(status, json.dumps(body).encode())
+
+            def _send(self, status: int, data: bytes) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if provider.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(data), 1000):
+                        part = data[start : start + 1000]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
             def do_GET(self):
+                if not provider._received(self.requestline):
+                    self.close_connection = True
+                    return None
                 url = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/.well-known/openid-configuration":
+                    if provider.mode == "discovery_redirect":
+                        self.send_response(302)
+                        self.send_header("Location", f"{provider.issuer}/elsewhere")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     return self._json(provider.discovery())
                 if url.path == "/jwks":
                     provider.jwks_requests += 1
@@ -147,6 +198,8 @@ class RogueProvider:
                     self.end_headers()
                     return None
                 if url.path == "/userinfo":
+                    if provider.mode == "huge_userinfo":
+                        return self._send(200, json.dumps({"sub": SUBJECT, "padding": "x" * (2 << 20)}).encode())
                     sub = "someone-else" if provider.mode == "userinfo_other_sub" else SUBJECT
                     return self._json({"sub": sub, "email": "rogue@example.org"})
                 return self._json({"error": "not_found"}, 404)
@@ -156,7 +209,12 @@ class RogueProvider:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 if urlsplit(self.path).path != "/token":
                     return self._json({"error": "not_found"}, 404)
-                provider.token_requests += 1
+                with provider._lock:
+                    provider.token_requests += 1
+                    provider.token_authorization = (self.headers.get("Authorization"), form)
+                if not provider._received(self.requestline):
+                    self.close_connection = True
+                    return None
                 if provider.mode == "slow_token":
                     time.sleep(provider.slow_seconds)
                 if provider.mode == "token_500":

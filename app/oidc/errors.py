@@ -3,15 +3,17 @@
 ``OIDCError.malfunction`` says which outcome a plugin returns: a provider that
 is down, slow or answers nonsense is a malfunction (ERROR, ``on_error``); a token
 that fails validation or a person who cancels is an expected "no" (FAILURE,
-``on_failure``). The mapping from Authlib, joserfc and requests exceptions lives
-here, in one place.
+``on_failure``). The mapping from transport failures, token error responses
+and joserfc exceptions lives here, in one place.
 """
 
 from __future__ import annotations
 
-import requests
-from authlib.integrations.base_client.errors import OAuthError
+from typing import Any
+
 from joserfc import errors as jose
+
+from app.oidc import transport
 
 
 class OIDCError(Exception):
@@ -22,20 +24,21 @@ class OIDCError(Exception):
         self.malfunction = malfunction
 
 
-def from_http(exc: requests.RequestException, what: str) -> OIDCError:
-    """A transport failure while fetching ``what`` (discovery, jwks, token, userinfo)."""
-    if isinstance(exc, requests.Timeout):
-        return OIDCError("idp.timeout", f"{what}: {exc.__class__.__name__}", malfunction=True)
-    if isinstance(exc, requests.ConnectionError):
-        return OIDCError("idp.unreachable", f"{what}: connection failed", malfunction=True)
-    if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return OIDCError("idp.bad_response", f"{what}: HTTP {exc.response.status_code}", malfunction=True)
-    return OIDCError("idp.bad_response", f"{what}: {exc.__class__.__name__}", malfunction=True)
+def from_transport(exc: transport.TransportError, what: str) -> OIDCError:
+    """A failed call for ``what`` (discovery, jwks, token, userinfo): "HTTP 500", "read timed out" in the detail."""
+    if isinstance(exc, transport.Timeout):
+        return OIDCError("idp.timeout", f"{what}: {exc}", malfunction=True)
+    if isinstance(exc, transport.Unreachable):
+        return OIDCError("idp.unreachable", f"{what}: {exc}", malfunction=True)
+    return OIDCError("idp.bad_response", f"{what}: {exc}", malfunction=True)
 
 
-def from_oauth(exc: OAuthError) -> OIDCError:
-    """The token endpoint refused the code (``invalid_grant``: used, expired or stolen)."""
-    return OIDCError("idp.token_refused", str(exc.error or "error"))
+def from_token_error(body: dict[str, Any]) -> OIDCError:
+    """The token endpoint's error response (RFC 6749 5.2): ``invalid_grant`` is a used, expired or stolen code."""
+    error = str(body.get("error") or "error")[:64]
+    description = body.get("error_description")
+    detail = f"{error}: {str(description)[:120]}" if isinstance(description, str) and description else error
+    return OIDCError("idp.token_refused", detail)
 
 
 _CLAIM_REASONS = {
