@@ -9,8 +9,8 @@ timeouts, the token error response, and the ``sub`` check on userinfo.
 
 The calls to the provider go through ``app.oidc.transport`` (``http.client``
 with per-thread keep-alive connections) rather than a ``requests`` session,
-whose machinery cost more CPU per sign-in than the rest of the client. One
-client, so one transport, per provider per process, shared by every request
+whose machinery cost about 0.7 ms more CPU per sign-in (bench/bench_oidc.py).
+One client, so one transport, per provider per process, shared by every request
 thread: nothing per sign-in is kept on it. The redirect URI, scope, state,
 nonce and verifier go in each call, and no token is ever held on the client.
 
