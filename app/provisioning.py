@@ -95,9 +95,8 @@ def provision(
 ) -> tuple[identity.UserView, bool]:
     """The user linked to this federated identity, created if needed: ``(user, created)``."""
     issuer, subject = federated["issuer"], federated["subject"]
-    linked = federation.find_linked_user(issuer, subject)
-    if linked is not None:
-        return require_active(linked), False
+    # No lookup first: the scheme's identification step has just looked, and an identity
+    # linked meanwhile (or already) makes the INSERT fail on a unique constraint, below.
     if not USER_NAME.fullmatch(user_name):
         raise Refused("registration.bad_user_name", {"user_name": user_name[:64]})
     attributes = map_claims(federated.get("claims") or {}, policy, creating=True)

@@ -68,22 +68,27 @@ def test_a_lost_race_identifies_the_winner_instead_of_failing(app, monkeypatch):
         winner, created = provisioning.provision(FEDERATED, "pat", POLICY)
         db.session.commit()
         assert created
-        # the other sign-in looked for the link before the winner committed it
-        real_find = federation.find_linked_user
-        calls = []
-
-        def late_find(issuer, subject):
-            calls.append(subject)
-            return None if len(calls) == 1 else real_find(issuer, subject)
-
-        monkeypatch.setattr(federation, "find_linked_user", late_find)
+        # the other sign-in's identification step looked before the winner committed: provisioning
+        # inserts without looking again, the unique constraint refuses it, and it finds the winner
         audit.record("flow.start", detail={"marker": "kept"})
         user, created = provisioning.provision(FEDERATED, "pat", POLICY)
         db.session.commit()
         assert (user.id, created) == (winner.id, False)
-        assert len(calls) == 2
         assert [u.user_name for u in identity.list_users()] == ["pat"]
         assert audit.query(event="flow.start")[0].detail == {"marker": "kept"}, "the savepoint kept the transaction"
+
+
+@pytest.mark.parametrize("user_name", ["pat", "pat-renamed-at-the-provider"])
+def test_a_locked_linked_account_is_refused_never_re_created(app, user_name):
+    with app.app_context():
+        user, _ = provisioning.provision(FEDERATED, "pat", POLICY)
+        identity.get_user(user.id).status = identity.UserStatus.LOCKED.value
+        db.session.commit()
+        with pytest.raises(provisioning.Refused) as refused:
+            provisioning.provision(FEDERATED, user_name, POLICY)
+        db.session.commit()
+        assert refused.value.reason == "user.locked"
+        assert [u.user_name for u in identity.list_users()] == ["pat"]
 
 
 def test_a_user_name_taken_by_another_person_is_refused_and_the_transaction_survives(app):
