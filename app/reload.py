@@ -2,11 +2,16 @@
 
 Each process checks the schemes folder on a request at most every
 ``scheme_reload_seconds`` (0: every request), on demand from the admin
-console, and on the request after a SIGHUP (``flask run``; gunicorn's master
-answers SIGHUP by restarting its workers, which loads the files anew). A
-change is validated as a whole, exactly as at start-up; only a valid set
-replaces the schemes, in one reference swap. An invalid change is
-refused and logged with file:line, and the previous schemes keep serving.
+console, and on the request after a SIGHUP (``flask run``). A change is
+validated as a whole, exactly as at start-up; only a valid set replaces the
+schemes, in one reference swap. An invalid change is refused and logged with
+file:line, and the previous schemes keep serving.
+
+Under gunicorn, SIGHUP goes to the master, which replaces its workers with
+new ones that load the files anew. config/gunicorn.conf.py first runs
+``python -c 'from app.reload import check_startup; check_startup()'`` and
+replaces the workers only when it reports no problem: an invalid set is
+refused the same way, and the running workers keep serving.
 
 A flow finishes on the version it started with: every version stays in
 ``Runtime.versions`` until no flow can still use it (the flow lifetime after it
@@ -16,6 +21,7 @@ shared between processes but the files.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -163,3 +169,27 @@ def init_app(app: Flask) -> SchemeReloader:
 
 def reloader_of(app: Flask) -> SchemeReloader:
     return app.extensions["stepgate_reload"]
+
+
+def startup_problems(settings_path: str | None = None) -> list[Problem]:
+    """What would stop a new server process from starting on the files as they are now (empty: it would start)."""
+    from app import create_app
+
+    try:
+        create_app(settings_path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def check_startup() -> None:
+    """Print the start-up problems as one JSON line on stdout, for gunicorn's master (config/gunicorn.conf.py).
+
+    Run in a process of its own: the master must not import the application, or
+    every worker it forks would inherit those modules and a SIGHUP could no
+    longer bring in new code. An exception other than a ConfigError (code that
+    does not import, say) ends this process with a traceback, which the master
+    reports as it is.
+    """
+    problems = startup_problems()
+    print(json.dumps({"problems": [[p.file, p.line, p.message] for p in problems]}))

@@ -41,6 +41,7 @@ from app.timeutil import utcnow
 
 log = logging.getLogger("stepgate.sessions")
 CHANNEL = "stepgate:session-revocations"
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between the listener's attempts to reach Redis: doubling, capped
 MAX_ENTRIES = 50_000
 _FLAG = "stepgate.revocation"
 
@@ -135,10 +136,12 @@ class SessionCache:
         self.file.bump()
         if self.redis_url:
             try:
-                _redis(self.redis_url).publish(CHANNEL, str(os.getpid()))
+                with _redis(self.redis_url) as client:
+                    client.publish(CHANNEL, str(os.getpid()))
             except Exception as exc:  # a revocation must not fail because Redis is away
                 log.warning(
-                    "could not publish a session revocation on Redis (%s); other nodes catch up within %ss",
+                    "could not publish a session revocation on Redis (%s): this machine has dropped the session, "
+                    "but other machines may still honour it for up to session_cache.seconds (%ss)",
                     exc,
                     self.ttl,
                 )
@@ -148,27 +151,60 @@ class SessionCache:
             if self._listener_pid == os.getpid():
                 return
             self._listener_pid = os.getpid()
+            self.redis_lost_at: float | None = None  # monotonic time the listener lost Redis; None while subscribed
+            self.retry_delay = RETRY_FIRST  # how long the listener will wait after its next failed attempt
             threading.Thread(target=self._listen, name="stepgate-revocations", daemon=True).start()
 
     def _listen(self) -> None:
+        """Drop the cache on every revocation another machine publishes; reconnect, with backoff, when Redis goes.
+
+        An outage is logged twice, once when it starts and once when it ends (with
+        how long it lasted), not on every attempt: Redis may be down for hours.
+        The cache is dropped when the connection is lost and again when it is back,
+        since revocations published meanwhile were missed; in between, entries live
+        at most ``session_cache.seconds`` as always.
+        """
         while True:
             try:
-                pubsub = _redis(self.redis_url).pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
-                self._remote += 1  # (re)subscribed: anything may have been missed meanwhile
-                for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._remote += 1
+                with _redis(self.redis_url, name=f"stepgate-revocations-{os.getpid()}") as client:
+                    with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                        pubsub.subscribe(CHANNEL)
+                        self._remote += 1  # (re)subscribed: anything may have been missed meanwhile
+                        self._back_on_redis()
+                        for message in pubsub.listen():
+                            if message.get("type") == "message":
+                                self._remote += 1
             except Exception as exc:
-                log.warning("session revocation listener lost Redis (%s); retrying", exc)
-                self._remote += 1
-                time.sleep(1)
+                if self.redis_lost_at is None:
+                    self.redis_lost_at = time.monotonic()
+                    self._remote += 1
+                    log.warning(
+                        "session revocation listener lost Redis (%s); retrying after %.0f s, doubling up to %.0f s, "
+                        "and saying so once it is back. Meanwhile revocations on other machines reach this one "
+                        "within session_cache.seconds (%ss)",
+                        exc,
+                        RETRY_FIRST,
+                        RETRY_MAX,
+                        self.ttl,
+                    )
+                wait, self.retry_delay = self.retry_delay, min(self.retry_delay * 2, RETRY_MAX)
+                time.sleep(wait)
+
+    def _back_on_redis(self) -> None:
+        if self.redis_lost_at is not None:
+            log.info(
+                "session revocation listener is back on Redis after %.1f s away; cached sessions dropped",
+                time.monotonic() - self.redis_lost_at,
+            )
+        self.redis_lost_at = None
+        self.retry_delay = RETRY_FIRST
 
 
-def _redis(url: str):
+def _redis(url: str, name: str | None = None):
+    """A Redis client; ``name`` shows in ``CLIENT LIST``, so an operator sees which process holds a connection."""
     import redis
 
-    return redis.Redis.from_url(url, socket_connect_timeout=2)
+    return redis.Redis.from_url(url, socket_connect_timeout=2, client_name=name)
 
 
 def _read(token: str) -> CheckedSession | None:

@@ -6,10 +6,18 @@ gthread worker keeps serving other requests on its other threads. gthread also
 keeps HTTP connections alive, which a reverse proxy's upstream pool relies on.
 Nothing a login needs is kept in a worker: flows and sessions are rows, and the
 per-process session cache is invalidated across processes (app/session_cache.py).
+
+SIGHUP (``kill -HUP <master pid>``) reloads like nginx: the settings and schemes
+are checked first, and only files a worker can start on replace the workers;
+otherwise the problems are logged as file:line and the running workers keep
+serving what they loaded (see ``when_ready``).
 """
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 bind = os.environ.get("STEPGATE_BIND", "127.0.0.1:5000")
@@ -26,9 +34,11 @@ control_socket_disable = True
 
 # Metrics from every worker are aggregated through files in one directory
 # (prometheus_client's multiprocess mode); it must be set before the workers start.
-_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _OWN_METRICS_DIR:
+# gunicorn reads this file again on SIGHUP: whether the directory is ours is kept in
+# the environment, so that the reread file still removes it on exit.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="stepgate-metrics-")
+    os.environ["STEPGATE_OWN_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def on_starting(server):
@@ -43,7 +53,52 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def when_ready(server):
+    """Check the files before a SIGHUP replaces the workers; keep the running ones when they are invalid.
+
+    gunicorn answers SIGHUP with ``Arbiter.reload``: it starts new workers, which
+    load the settings and schemes, and stops the old ones. A worker that cannot
+    start makes the arbiter halt the whole server ("Worker failed to boot"), so a
+    typo in a scheme followed by ``kill -HUP`` would stop the access server. No
+    gunicorn hook can veto a reload (``on_reload`` runs once it is under way, and
+    an exception there ends the master), so the arbiter's own ``reload`` is
+    wrapped here: it runs only when a fresh process starts on the files as they
+    are now. That check runs in a child process, not in the master, because the
+    workers are forked from the master and would inherit whatever it imported:
+    a SIGHUP must keep bringing in new code as well as new files.
+    """
+    reload_workers = server.reload
+
+    def checked_reload():
+        if _files_start(server.log):
+            reload_workers()
+
+    server.reload = checked_reload
+
+
+def _files_start(log) -> bool:
+    """Start the application once in a child process, as a new worker would; log why it would not start."""
+    refused = "reload refused, the running workers keep serving the previous files: %s"
+    command = [sys.executable, "-c", "from app.reload import check_startup; check_startup()"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the workers' import path
+    env.pop("PROMETHEUS_MULTIPROC_DIR")  # the check serves nothing: no metrics files of its own among the workers'
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603 - fixed argv
+    except subprocess.TimeoutExpired:
+        log.error(refused, "checking the files took more than 60 s")
+        return False
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        log.error(refused, "the application does not start:\n" + done.stderr.strip()[-3000:])
+        return False
+    problems = json.loads(lines[-1])["problems"]
+    for file, line, message in problems:
+        log.error(refused, f"{file}:{line}: {message}")
+    if not problems:
+        log.info("reload: the settings and schemes are valid; replacing the workers")
+    return not problems
+
 
 def on_exit(server):
-    if _OWN_METRICS_DIR:
+    if os.environ.get("STEPGATE_OWN_METRICS_DIR") == os.environ["PROMETHEUS_MULTIPROC_DIR"]:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
