@@ -43,6 +43,7 @@ from bench.common import (
     free_port,
     scratch_site,
     wait_for,
+    worker_rss_mb,
 )
 from tests.browser import Browser
 from tests.oidc_fixtures import CALLBACK
@@ -134,6 +135,7 @@ def main() -> None:
                     figures[kind].append(cpu)
                     figures[f"{kind}/s"].append(rate)
                     figures["hello"].append(baseline(hello, args.signins, args.clients))
+            rss = worker_rss_mb(stepgate.process.pid)
     finally:
         provider.terminate()
         provider.wait(10)
@@ -151,6 +153,7 @@ def main() -> None:
             f" stepgate CPU {cpu:5.2f} ms per sign-in = {cpu / hello_cpu:.2f} x the baseline"
             f"  (target <= {target} ms; rounds: {', '.join(f'{c:.2f}' for c in figures[kind])})"
         )
+    print(f"stepgate worker RSS after the run: {', '.join(f'{mb:.1f} MB' for mb in rss)}  (target < 150 MB)")
 
 
 if __name__ == "__main__":
