@@ -8,7 +8,6 @@ from nothing and nothing leaks between tests.
 from __future__ import annotations
 
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from app.extensions import db
 from tests import pg
 from tests.browser import Browser
 from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
+from tests.servers import ServingThread
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOMAIN = {
@@ -142,15 +142,14 @@ class LiveServer:
         self._server = make_server("127.0.0.1", 0, application, threaded=True)
         self.port = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serving = ServingThread(self._server)
 
     def start(self) -> LiveServer:
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
+        self._serving.stop()
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from tests.servers import ServingThread
+
 SUBJECT = "rogue-subject-0001"
 
 
@@ -60,16 +62,14 @@ class RogueProvider:
         if tls is not None:  # the handshake happens in accept(); one that fails is dropped there, quietly
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.issuer = f"{'https' if tls else 'http'}://{host}:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serving = ServingThread(self._server)
 
     def start(self) -> RogueProvider:
-        self._thread.start()
+        self._serving.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        self._serving.stop()
 
     def settings(self, **extra) -> dict:
         return {

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,3 +92,19 @@ def flask_cli(settings: Path, *args: str) -> subprocess.CompletedProcess:
         timeout=60,
         check=False,
     )
+
+
+class ServingThread:
+    """A socketserver (``http.server``'s or werkzeug's) serving from a daemon thread until ``stop``."""
+
+    def __init__(self, server):
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
