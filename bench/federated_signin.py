@@ -14,12 +14,19 @@ Figures: sign-ins per second with ``--clients`` browsers at once, and the CPU
 time stepgate's worker spent per sign-in (every request of it; the provider's
 time is its own process and is not counted).
 
-The baseline, measured in the same run under the same gunicorn settings: a
-Flask "hello world" visited the way a sign-in visits stepgate (a new
-connection, then three requests on it, ``--clients`` at once). It is the least
-any Flask application served by gunicorn spends on those three requests, so
-"stepgate / baseline" says how much of a sign-in is stepgate's own work, on a
-machine whose absolute speed moves from one minute to the next.
+Two baselines, measured in the same run under the same gunicorn settings,
+alternating with stepgate round by round (the machine's speed moves from one
+minute to the next):
+
+- the floor (``bench/minimal_signin.py``): the least a Flask + SQLAlchemy
+  application can do for the same sign-in, with the same provider, browsers
+  and URLs: every check (state, PKCE, signature, iss, aud, exp, nonce,
+  userinfo's sub) and every write (flow, user, link, session, audit), and no
+  engine, plugins, caches or metrics. "stepgate / floor" is what stepgate's
+  own machinery costs on top of what any sign-in costs on this stack;
+- a Flask "hello world" visited the way a sign-in visits stepgate (a new
+  connection, then three requests on it): what gunicorn and Flask spend on
+  those three requests before any application code runs.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
@@ -52,7 +60,8 @@ DEVOP = ROOT / "devop"
 PAGE = "/demo/jit-nopassword/welcome"
 
 
-def start_provider(stepgate_port: int) -> tuple[subprocess.Popen, str]:
+def start_provider(*ports: int) -> tuple[subprocess.Popen, str]:
+    """The development provider, with one client whose redirect URIs are the callbacks on ``ports``."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         raise SystemExit("node and npm are needed for the development OpenID Provider")
@@ -60,7 +69,8 @@ def start_provider(stepgate_port: int) -> tuple[subprocess.Popen, str]:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DEVOP, check=True)
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    client = f"stepgate:bench-client-secret:http://127.0.0.1:{stepgate_port}{CALLBACK}"
+    callbacks = "|".join(f"http://127.0.0.1:{port}{CALLBACK}" for port in ports)
+    client = f"stepgate:bench-client-secret:{callbacks}"
     process = subprocess.Popen(
         [node, "server.mjs", "--port", str(port), "--issuer", issuer, "--client", client],
         cwd=DEVOP,
@@ -115,45 +125,71 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of first + returning sign-ins, new people each")
     parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file")
     args = parser.parse_args()
-    port = free_port()
-    provider, issuer = start_provider(port)
-    figures: dict[str, list[float]] = {"first": [], "returning": [], "first/s": [], "returning/s": [], "hello": []}
+    port, floor_port = free_port(), free_port()
+    provider, issuer = start_provider(port, floor_port)
+    figures: dict[str, list[float]] = defaultdict(list)
     try:
         settings = federated_site(issuer, args.database_url)
         flask(settings, "db", "upgrade")
+        floor_env = {
+            "FLOOR_ISSUER": issuer,
+            "FLOOR_DATABASE_URL": args.database_url or f"sqlite:///{settings.parent.parent / 'floor.db'}",
+        }
         with (
             Gunicorn(Path(settings), port=port) as stepgate,
+            Gunicorn(scratch_site(), app="bench.minimal_signin:app", port=floor_port, env=floor_env) as floor,
             Gunicorn(scratch_site(), app="bench.hello:app") as hello,
         ):
+            servers = {"stepgate": stepgate, "floor": floor}
             # discovery, keys, connections and compiled statements: once per worker thread, not per sign-in
-            run(stepgate.url, stepgate.process.pid, [f"warmup{i}" for i in range(2 * args.clients)], args.clients)
+            for name, server in servers.items():
+                run(
+                    server.url, server.process.pid, [f"warmup-{name}{i}" for i in range(2 * args.clients)], args.clients
+                )
             baseline(hello, 50, args.clients)
             for round_ in range(args.rounds):
                 logins = [f"person{round_}-{i:05d}" for i in range(args.signins)]
                 for kind in ("first", "returning"):  # the same people twice: created, then recognised
-                    rate, cpu = run(stepgate.url, stepgate.process.pid, logins, args.clients)
-                    figures[kind].append(cpu)
-                    figures[f"{kind}/s"].append(rate)
+                    for name, server in servers.items():
+                        rate, cpu = run(server.url, server.process.pid, logins, args.clients)
+                        figures[f"{name} {kind}"].append(cpu)
+                        figures[f"{name} {kind}/s"].append(rate)
                     figures["hello"].append(baseline(hello, args.signins, args.clients))
             rss = worker_rss_mb(stepgate.process.pid)
     finally:
         provider.terminate()
         provider.wait(10)
+    report(args, figures, rss)
+
+
+def report(args: argparse.Namespace, figures: dict[str, list[float]], rss: list[float]) -> None:
     hello_cpu = statistics.median(figures["hello"])
     print(f"command: {command_line('bench.federated_signin')}")
     print(
         f"{args.rounds} round(s) of {args.signins} sign-ins of each kind, {args.clients} browsers at once;"
-        " gunicorn gthread (config/gunicorn.conf.py), 1 worker; medians of the rounds"
+        " gunicorn gthread (config/gunicorn.conf.py), 1 worker each; medians of the rounds"
     )
     print(f"baseline, Flask hello world: new connection + 3 requests: {hello_cpu:.2f} ms CPU per visit")
     for kind, target in (("first", 4), ("returning", 3)):
-        cpu = statistics.median(figures[kind])
+        cpu, floor = statistics.median(figures[f"stepgate {kind}"]), statistics.median(figures[f"floor {kind}"])
+        ratios = [s / f for s, f in zip(figures[f"stepgate {kind}"], figures[f"floor {kind}"], strict=True)]
         print(
-            f"{kind + ' sign-in':18} {statistics.median(figures[kind + '/s']):5.1f} sign-ins/s,"
-            f" stepgate CPU {cpu:5.2f} ms per sign-in = {cpu / hello_cpu:.2f} x the baseline"
-            f"  (target <= {target} ms; rounds: {', '.join(f'{c:.2f}' for c in figures[kind])})"
+            f"{kind + ' sign-in':18} stepgate {statistics.median(figures[f'stepgate {kind}/s']):5.1f} sign-ins/s,"
+            f" CPU {cpu:5.2f} ms per sign-in (target <= {target} ms; rounds: {_listed(figures[f'stepgate {kind}'])})"
+        )
+        print(
+            f"{'':18} floor    {statistics.median(figures[f'floor {kind}/s']):5.1f} sign-ins/s,"
+            f" CPU {floor:5.2f} ms per sign-in (rounds: {_listed(figures[f'floor {kind}'])})"
+        )
+        print(
+            f"{'':18} stepgate / floor = {statistics.median(ratios):.2f} (rounds: {_listed(ratios)});"
+            f" stepgate / hello visit = {cpu / hello_cpu:.2f}; floor / hello visit = {floor / hello_cpu:.2f}"
         )
     print(f"stepgate worker RSS after the run: {', '.join(f'{mb:.1f} MB' for mb in rss)}  (target < 150 MB)")
+
+
+def _listed(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 if __name__ == "__main__":
