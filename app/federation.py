@@ -42,8 +42,15 @@ _LINKED_USER = (
 
 
 def find_linked_user(issuer: str, subject: str) -> identity.UserView | None:
-    """The local user linked to this federated identity, whatever their status (one statement)."""
-    return identity.view_of(execute_core(_LINKED_USER, {"issuer": issuer, "subject": subject}))
+    """The local user linked to this federated identity, whatever their status (one statement).
+
+    A user this transaction has already read or provisioned by this link is not read again.
+    """
+    known = identity.recall((issuer, subject))
+    if known is not None:
+        return known
+    user = identity.view_of(execute_core(_LINKED_USER, {"issuer": issuer, "subject": subject}))
+    return identity.remember(user, (issuer, subject)) if user is not None else None
 
 
 def link_user(user_id: int, issuer: str, subject: str, provider: str) -> None:

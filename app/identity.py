@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, insert, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, event, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db, execute_core
 from app.passwords import hash_password, verify_password
@@ -61,6 +61,10 @@ class User(db.Model):
             self.attribute_rows.append(UserAttribute(name=name, value=attribute_value(value)))
         else:
             row.value = attribute_value(value)
+
+    def view(self) -> UserView:
+        """This user as plain values, as ``UserView`` readers see it."""
+        return UserView(self.id, self.store, self.user_name, self.status, self.attributes)
 
     def check_password(self, password: str) -> bool:
         return verify_password(self.password_hash, password)
@@ -123,6 +127,61 @@ def view_of(rows: Iterable[Row]) -> UserView | None:
     if first is None:
         return None
     return UserView(first.id, first.store, first.user_name, first.status, dict(sorted(attributes.items())))
+
+
+# -- users this transaction has read or written ------------------------------------------------
+
+_KNOWN = "stepgate.identity.known"
+
+
+def remember(view: UserView, link: tuple[str, str] | None = None) -> UserView:
+    """Keep ``view`` for the rest of this transaction, by id and by its (issuer, subject) link if given.
+
+    One sign-in meets its user up to three times: identification, identification
+    again after provisioning, and the session it opens (which the session cache
+    keeps, app/session_cache.py). Within the transaction that read or wrote the
+    user, the view is reused instead of read again. Any change to a user or an
+    attribute through the ORM forgets every view, and so does the end of the
+    transaction; changes made by other transactions are the session cache's
+    revocation generation's business.
+    """
+    known = db.session.info.setdefault(_KNOWN, {})
+    known[view.id] = view
+    if link is not None:
+        known[link] = view
+    return view
+
+
+def recall(key: int | tuple[str, str]) -> UserView | None:
+    """A view this transaction remembered, by user id or by (issuer, subject); None when it has none."""
+    session = db.session()
+    session.flush()  # pending ORM changes to users are written first, which forgets the views they change
+    return session.info.get(_KNOWN, {}).get(key)
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_KNOWN, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_on_change(session: Session, flush_context, instances) -> None:
+    if _KNOWN in session.info and any(
+        isinstance(obj, User | UserAttribute) for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        _forget(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_on_bulk_change(state) -> None:
+    if (state.is_update or state.is_delete) and state.bind_mapper is not None:
+        if state.bind_mapper.class_ in (User, UserAttribute):
+            _forget(state.session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        _forget(session)
 
 
 def store_problem(settings, store: str) -> str | None:

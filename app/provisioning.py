@@ -121,12 +121,10 @@ def provision(
             "by": "jit",
         },
     )
-    return (
-        identity.UserView(
-            user_id, policy.store, user_name, identity.UserStatus.ACTIVE.value, dict(sorted(attributes.items()))
-        ),
-        True,
+    user = identity.UserView(
+        user_id, policy.store, user_name, identity.UserStatus.ACTIVE.value, dict(sorted(attributes.items()))
     )
+    return identity.remember(user, (issuer, subject)), True
 
 
 def sync(user: identity.UserView | identity.User, federated: dict[str, Any], policy: ProvisioningPolicy) -> list[str]:

@@ -127,6 +127,18 @@ class SessionCache:
             self._entries[token] = (now + self._lifetime(checked), generation, checked)
         return checked
 
+    def prime(self, token: str, checked: CheckedSession, generation: tuple[int, int]) -> None:
+        """Keep a session this process has just committed, read under ``generation``; dropped if anything was
+        revoked since, which includes the commit that opened it (a synced attribute, a replaced session)."""
+        if self.ttl == 0 or generation != self.generation():
+            return
+        if generation != self._seen:
+            self._entries.clear()
+            self._seen = generation
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[token] = (time.monotonic() + self._lifetime(checked), generation, checked)
+
     def _lifetime(self, checked: CheckedSession) -> float:
         left = (checked.session.expires_at - utcnow()).total_seconds()
         return max(0.0, min(float(self.ttl), left))
@@ -216,6 +228,21 @@ def init_app(app: Flask) -> SessionCache:
     cache = SessionCache(app.extensions["stepgate"].settings.deployment.session_cache)
     app.extensions["stepgate.session_cache"] = cache
     return cache
+
+
+def generation() -> tuple[int, int]:
+    """The revocation generation now. Read before anything a session will be primed with (see ``prime``)."""
+    return current_app.extensions["stepgate.session_cache"].generation()
+
+
+def prime(token: str, session: ValidSession, user: UserView, generation: tuple[int, int]) -> None:
+    """Cache a session this process opened and committed, so the browser's next request reads no row.
+
+    ``user`` must have been read after ``generation``: a revocation committed in
+    between (another process locking the user, say) changes the generation, and
+    the session is then left for the next request to read.
+    """
+    current_app.extensions["stepgate.session_cache"].prime(token, CheckedSession(session, user), generation)
 
 
 def check(token: str | None) -> CheckedSession | None:

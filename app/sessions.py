@@ -60,7 +60,13 @@ _CHECK = (
 
 def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
     """Insert a session now, in the current transaction; return the token for the browser's cookie."""
+    return open_session(user_id, "", level, scheme, lifetime)[0]
+
+
+def open_session(user_id: int, user_name: str, level: int, scheme: str, lifetime: int) -> tuple[str, ValidSession]:
+    """``create``, also returning the session as ``check`` will find it once committed."""
     token = new_token()
+    expires_at = in_seconds(lifetime)
     execute_core(
         _INSERT,
         {
@@ -69,11 +75,11 @@ def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
             "level": level,
             "scheme": scheme,
             "created_at": utcnow(),
-            "expires_at": in_seconds(lifetime),
+            "expires_at": expires_at,
             "revoked": False,
         },
     )
-    return token
+    return token, ValidSession(user_id, user_name, level, scheme, expires_at)
 
 
 def check(token: str | None) -> ValidSession | None:

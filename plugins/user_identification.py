@@ -85,7 +85,7 @@ class UserIdentificationPlugin(Plugin):
         user = users[0]
         if not user.active:
             return StepResult.failure(f"user.{user.status}", {"user_name": user.user_name})
-        ctx.user_id = user.id
+        ctx.user_id = identity.remember(user.view()).id
         return StepResult.success(detail={"user_name": user.user_name})
 
     def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, metrics, session_cache, sessions
+from app import audit, flows, identity, metrics, session_cache, sessions
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
@@ -41,6 +41,7 @@ def exempt(blueprint: Blueprint) -> Blueprint:
 
 @bp.before_app_request
 def protect() -> Response | None:
+    g.stepgate_generation = session_cache.generation()  # before this request reads anything: see _signed_in
     checked = session_cache.check(request.cookies.get(SESSION_COOKIE))
     g.session = checked.session if checked is not None else None
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
@@ -139,9 +140,18 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     state = flow.state
     flows.save(flow, status="done")
     sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
-    token = sessions.create(result.user_id, result.level, scheme.name, current().settings.session_lifetime_seconds)
+    user = identity.recall(result.user_id)  # as the steps read or provisioned it, if nothing changed it since
+    token, session = sessions.open_session(
+        result.user_id,
+        user.user_name if user else "",
+        result.level,
+        scheme.name,
+        current().settings.session_lifetime_seconds,
+    )
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
+    if user is not None and user.active:
+        session_cache.prime(token, session, user, g.stepgate_generation)  # the page it returns to reads no row
     target = state.target_url if resource_for_target(state.target_url) is not None else "/"
     response = redirect(target)
     _set_cookie(response, SESSION_COOKIE, token, current().settings.session_lifetime_seconds)
