@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
 from app import audit, identity
+from app.oidc.client import OIDCClient
+from app.oidc.providers import IdentityProvider
 from tests.jit_steps import at_provider, cancel_at_provider, provider_sign_in
 
 
@@ -18,6 +22,33 @@ def test_the_authorization_request_carries_state_nonce_and_pkce_s256(jit_site):
         assert query["redirect_uri"] == [f"{jit_site.url}/oam/server/oidc/callback"]
         assert set(query["scope"][0].split()) == {"openid", "profile", "email"}
         assert browser.cookie("stepgate_flow")
+
+
+def test_each_authorization_request_is_fresh_and_keeps_the_endpoints_own_query():
+    """An endpoint such as Azure AD B2C's carries a query of its own; state, nonce and PKCE are new every time."""
+    endpoint = "https://op.example/authorize?p=B2C_1_signin"
+    documents = {"discovery": ({"authorization_endpoint": endpoint}, None)}
+
+    class Documents:
+        def get(self, issuer, kind, *, reread=False):
+            return documents.get(kind)
+
+        def fresh(self, fetched_at, ttl):
+            return True
+
+    provider = IdentityProvider("b2c", "https://op.example", "client id+1", client_secret="-", scopes=("openid",))
+    client = OIDCClient(provider, Documents())
+    first, second = (client.authorization_request("https://sg.example/cb?x=1") for _ in range(2))
+    queries = [parse_qs(urlsplit(request.url).query) for request in (first, second)]
+    for request, query in zip((first, second), queries, strict=True):
+        assert request.url.startswith("https://op.example/authorize?")
+        assert query["p"] == ["B2C_1_signin"] and query["client_id"] == ["client id+1"]
+        assert query["redirect_uri"] == ["https://sg.example/cb?x=1"] and query["scope"] == ["openid"]
+        assert query["state"] == [request.state] and query["nonce"] == [request.nonce]
+        assert query["code_challenge"] == [create_s256_code_challenge(request.code_verifier)]
+        assert query["code_challenge_method"] == ["S256"] and query["response_type"] == ["code"]
+    assert first.state != second.state and first.nonce != second.nonce
+    assert first.code_verifier != second.code_verifier
 
 
 def test_cancelling_at_the_provider_ends_on_a_clear_page_with_an_audit_reason(jit_site):

@@ -84,6 +84,8 @@ class OIDCClient:
         self.provider = provider
         self.documents = documents
         self.http = http or transport.Transport.from_environment(provider.timeout)
+        self._grant_uris: dict[tuple[str, str, tuple[str, ...]], str] = {}
+        self._client_auth: tuple[dict[str, str], str] | None = None
 
     # -- discovery and keys -------------------------------------------------
 
@@ -129,18 +131,28 @@ class OIDCClient:
         # 32, 32 and 64 URL-safe characters (192, 192 and 384 random bits; the verifier's are RFC 7636's
         # unreserved characters), each from one os.urandom call rather than one per character
         state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
-        url = prepare_grant_uri(
-            self.metadata()["authorization_endpoint"],
-            client_id=self.provider.client_id,
-            response_type="code",
-            redirect_uri=redirect_uri,
-            scope=" ".join(scopes or self.provider.scopes),
-            state=state,
-            nonce=nonce,
-            code_challenge=create_s256_code_challenge(verifier),
-            code_challenge_method="S256",
-        )
+        base = self._grant_uri(self.metadata()["authorization_endpoint"], redirect_uri, scopes)
+        # state, nonce and the S256 challenge are base64url (RFC 4648 section 5): nothing in them needs escaping
+        challenge = create_s256_code_challenge(verifier)
+        url = f"{base}&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256"
         return AuthorizationRequest(url, state, nonce, verifier)
+
+    def _grant_uri(self, endpoint: str, redirect_uri: str, scopes: list[str] | None) -> str:
+        """The authorization URL's fixed part (endpoint, client, redirect URI, scope), encoded by Authlib once."""
+        key = (endpoint, redirect_uri, tuple(scopes or self.provider.scopes))
+        uri = self._grant_uris.get(key)
+        if uri is None:
+            uri = prepare_grant_uri(
+                endpoint,
+                client_id=self.provider.client_id,
+                response_type="code",
+                redirect_uri=redirect_uri,
+                scope=" ".join(key[2]),
+            )
+            if len(self._grant_uris) > 32:  # a bound, should redirect URIs vary (several host names)
+                self._grant_uris.clear()
+            self._grant_uris[key] = uri
+        return uri
 
     def exchange(self, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
         """Trade the code for tokens at the token endpoint (sent once, never retried: a code is single use)."""
@@ -148,7 +160,7 @@ class OIDCClient:
         body = prepare_token_request(
             "authorization_code", redirect_uri=redirect_uri, code=code, code_verifier=code_verifier
         )
-        headers, body = self._authenticate(endpoint, body)
+        headers, body = self._authenticate(body)
         try:
             token = _token_response(self.http.post_form(endpoint, body, headers))
         except transport.TransportError as exc:
@@ -157,21 +169,26 @@ class OIDCClient:
             raise errors.OIDCError("id_token.missing", "the token response has no id_token")
         return token
 
-    def _authenticate(self, endpoint: str, body: str) -> tuple[dict[str, str], str]:
+    def _authenticate(self, body: str) -> tuple[dict[str, str], str]:
         """The token request's headers and body with the configured client authentication, by Authlib's encoders.
 
         ``client_secret_basic`` form-encodes id and secret before the Basic
         encoding (RFC 6749 2.3.1), which Authlib's encoder leaves to the caller:
         a secret with ``:``, ``%`` or ``+`` then reaches the provider intact.
+        The credentials never change, so what they add (a header, or form
+        fields after the body's) is encoded once per client.
         """
-        provider = self.provider
-        if provider.token_endpoint_auth_method == "client_secret_post":  # noqa: S105 - a method name
-            credentials = _Credentials(provider.client_id, provider.client_secret)
-            _, headers, body = encode_client_secret_post(credentials, "POST", endpoint, {}, body)
-        else:
-            credentials = _Credentials(quote(provider.client_id, safe=""), quote(provider.client_secret, safe=""))
-            _, headers, body = encode_client_secret_basic(credentials, "POST", endpoint, {}, body)
-        return headers, body
+        if self._client_auth is None:
+            provider = self.provider
+            if provider.token_endpoint_auth_method == "client_secret_post":  # noqa: S105 - a method name
+                credentials = _Credentials(provider.client_id, provider.client_secret)
+                _, headers, fields = encode_client_secret_post(credentials, "POST", "", {}, "")
+            else:
+                credentials = _Credentials(quote(provider.client_id, safe=""), quote(provider.client_secret, safe=""))
+                _, headers, fields = encode_client_secret_basic(credentials, "POST", "", {}, "")
+            self._client_auth = (headers, fields)
+        headers, fields = self._client_auth
+        return dict(headers), f"{body}&{fields}" if fields else body
 
     def validate_id_token(self, token: dict[str, Any], nonce: str) -> dict[str, Any]:
         """The ID token's claims after full validation; raise OIDCError otherwise."""
