@@ -98,7 +98,7 @@ def write_pending(session: Session | None = None) -> None:
     session = session or db.session
     pending = session.info.pop(_PENDING, None)
     if pending:
-        session.connection().execute(insert(AuditEvent.__table__), pending)
+        session.connection().execute(_INSERT, pending)
         session.info.setdefault(_WRITTEN, []).extend(pending)
 
 
@@ -107,6 +107,7 @@ def on_commit(subscriber: Callable[[dict[str, Any]], None]) -> None:
     _subscribers.append(subscriber)
 
 
+_INSERT = insert(AuditEvent.__table__)  # built once: a new statement per commit costs its cache key each time
 _PENDING = "stepgate.audit.pending"
 _WRITTEN = "stepgate.audit.written"
 _subscribers: list[Callable[[dict[str, Any]], None]] = []

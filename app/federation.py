@@ -41,6 +41,9 @@ _LINKED_USER = (
 )
 
 
+_INSERT_LINK = insert(_links)
+
+
 def find_linked_user(issuer: str, subject: str) -> identity.UserView | None:
     """The local user linked to this federated identity, whatever their status (one statement).
 
@@ -60,7 +63,7 @@ def link_user(user_id: int, issuer: str, subject: str, provider: str) -> None:
     caller runs this in a savepoint or turns the error into its own answer.
     """
     execute_core(
-        insert(_links),
+        _INSERT_LINK,
         {"user_id": user_id, "issuer": issuer, "subject": subject, "provider": provider, "created_at": utcnow()},
     )
 

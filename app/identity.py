@@ -214,6 +214,10 @@ def find_by_attribute(store: str, name: str, value: str, limit: int = 2) -> list
     return list(db.session.scalars(query))
 
 
+_INSERT_USER = insert(_users).returning(_users.c.id)  # built once, as JIT provisioning runs them on sign-in
+_INSERT_ATTRIBUTE = insert(_attributes)
+
+
 def insert_user(store: str, user_name: str, attributes: dict[str, str], password: str | None = None) -> int:
     """Insert a user and their attributes with two statements (JIT provisioning's path); return the id.
 
@@ -221,7 +225,7 @@ def insert_user(store: str, user_name: str, attributes: dict[str, str], password
     the caller runs this in a savepoint. Other paths use ``create_user``.
     """
     user_id = execute_core(
-        insert(_users).returning(_users.c.id),
+        _INSERT_USER,
         {
             "store": store,
             "user_name": user_name,
@@ -233,7 +237,7 @@ def insert_user(store: str, user_name: str, attributes: dict[str, str], password
     ).scalar_one()
     if attributes:
         execute_core(
-            insert(_attributes),
+            _INSERT_ATTRIBUTE,
             [{"user_id": user_id, "name": name, "value": attribute_value(value)} for name, value in attributes.items()],
         )
     return user_id

@@ -10,6 +10,7 @@ which creates a server-side session and returns to the resource first asked for.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
@@ -28,6 +29,7 @@ log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
 
 FLOW_COOKIE = "stepgate_flow"
+_UNSAFE_TARGET = re.compile(r"[\x00-\x1f\\]")  # control characters, and backslashes (browsers read them as /)
 SESSION_COOKIE = "stepgate_session"
 
 _exempt_blueprints: set[str] = {"gate"}
@@ -206,7 +208,7 @@ def resource_for_target(target: str | None):
         return _resource_on_named_host(target)
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
         return None
-    if any(ord(c) < 0x20 or c == "\\" for c in target):
+    if _UNSAFE_TARGET.search(target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -216,7 +218,7 @@ def resource_for_target(target: str | None):
 
 def _resource_on_named_host(url: str):
     """The resource for an absolute URL, only if that resource names exactly this host."""
-    if any(ord(c) < 0x20 or c == "\\" for c in url):
+    if _UNSAFE_TARGET.search(url):
         return None
     parts = urlsplit(url)
     host = parts.netloc.lower()
