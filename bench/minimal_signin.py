@@ -17,7 +17,8 @@ write a sign-in needs, and nothing else:
    link; a session row, the flow closed, three audit rows, one commit, a 302
    back with the session cookie.
 3. ``GET /demo/jit-nopassword/welcome`` with the session: the session row with
-   its user, a small precompiled template.
+   its user and their attributes, and stepgate's own demo page (the same
+   template, so both servers send the same page).
 
 No engine, plugins, schemes, metrics, per-process caches, CSRF or logging: it
 is the floor the access server's own work sits on. It runs only in that
@@ -38,9 +39,12 @@ import select as io_select
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote, urlencode, urlsplit
 
-from flask import Flask, abort, redirect, request
+from flask import Blueprint, Flask, abort, redirect, render_template, request
+from jinja2 import FileSystemLoader
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import (
@@ -112,6 +116,7 @@ sessions = Table(
     metadata,
     Column("id_digest", String(64), primary_key=True),
     Column("user_id", Integer),
+    Column("level", Integer),
     Column("expires_at", DateTime),
 )
 audit = Table(
@@ -134,8 +139,17 @@ _LINKED_USER = (
     .where(links.c.issuer == bindparam("issuer"), links.c.subject == bindparam("subject"))
 )
 _SESSION_USER = (
-    select(sessions.c.expires_at, users.c.user_name, users.c.status)
-    .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+    select(
+        sessions.c.expires_at,
+        sessions.c.level,
+        users.c.user_name,
+        users.c.status,
+        attributes.c.name,
+        attributes.c.value,
+    )
+    .select_from(
+        sessions.join(users, users.c.id == sessions.c.user_id).outerjoin(attributes, attributes.c.user_id == users.c.id)
+    )
     .where(sessions.c.id_digest == bindparam("id_digest"))
 )
 _NEW_USER = insert(users).returning(users.c.id)
@@ -177,9 +191,10 @@ class Provider:
 
 provider = Provider(ISSUER)
 app = Flask(__name__)
-_page = app.jinja_env.from_string(
-    '<!doctype html><title>Welcome</title><p>Signed in as <strong id="user-name">{{ user_name }}</strong></p>'
-)
+app.jinja_loader = FileSystemLoader(Path(__file__).resolve().parent.parent / "app" / "templates")
+logout = Blueprint("gate", __name__)  # the demo page links to gate.logout, as stepgate's does
+logout.add_url_rule("/logout", "logout", lambda: redirect("/"))
+app.register_blueprint(logout)
 
 
 def _digest(token: str) -> str:
@@ -195,9 +210,16 @@ def page():
     token = request.cookies.get("floor_session")
     if token:
         with engine.connect() as connection:
-            row = connection.execute(_SESSION_USER, {"id_digest": _digest(token)}).first()
-        if row is not None and row.expires_at > utcnow() and row.status == "active":
-            return _page.render(user_name=row.user_name)
+            rows = connection.execute(_SESSION_USER, {"id_digest": _digest(token)}).all()
+        if rows and rows[0].expires_at > utcnow() and rows[0].status == "active":
+            user = SimpleNamespace(
+                user_name=rows[0].user_name,
+                store="default",
+                attributes={row.name: row.value for row in sorted(rows, key=lambda r: r.name or "") if row.name},
+            )
+            session = SimpleNamespace(scheme="AutoProvisioningNoPasswordScheme", level=rows[0].level)
+            # stepgate's own demo page, so both servers send the same page
+            return render_template("demo.html", user=user, session=session, area=PAGE.removeprefix("/demo/"))
     return _start(PAGE)
 
 
@@ -252,7 +274,7 @@ def callback():
         token = secrets.token_urlsafe(32)
         connection.execute(
             insert(sessions),
-            {"id_digest": _digest(token), "user_id": user_id, "expires_at": utcnow() + timedelta(hours=8)},
+            {"id_digest": _digest(token), "user_id": user_id, "level": 1, "expires_at": utcnow() + timedelta(hours=8)},
         )
         connection.execute(_CLOSE_FLOW, {"key": _digest(flow_id)})
         connection.execute(
