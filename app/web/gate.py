@@ -152,8 +152,9 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     )
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
-    if user is not None and user.active:
-        session_cache.prime(token, session, user, g.stepgate_generation)  # the page it returns to reads no row
+    began = g.get("stepgate_generation")
+    if user is not None and user.active and began is not None:
+        session_cache.prime(token, session, user, began)  # the page it returns to reads no row
     target = state.target_url if resource_for_target(state.target_url) is not None else "/"
     response = redirect(target)
     _set_cookie(response, SESSION_COOKIE, token, current().settings.session_lifetime_seconds)
