@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import database, logging_setup, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
-from app.runtime import Runtime, dev_only_secrets, load_runtime
+from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
 from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
@@ -36,7 +36,10 @@ def create_app(
         raise
     settings = runtime.settings
     logging_setup.configure(settings.deployment.log_format)
-    if dev_only := dev_only_secrets(settings):
+    dev_only = dev_only_secrets(settings) + [
+        f"{scheme.name} step {step.name} {name}" for scheme, step, name in dev_only_step_secrets(runtime.schemes)
+    ]
+    if dev_only:
         log.warning(
             "using the shipped development secrets for %s; STEPGATE_ENV=production refuses them", ", ".join(dev_only)
         )

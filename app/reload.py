@@ -32,7 +32,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.engine.scheme import Scheme, load_schemes
-from app.runtime import Runtime
+from app.runtime import Runtime, production_scheme_problems
 from app.yamlsource import ConfigError, Problem
 
 log = logging.getLogger("stepgate.reload")
@@ -124,6 +124,7 @@ class SchemeReloader:
             )
             for policy in settings.application_domains.policies_without(schemes)
         ]
+        problems += production_scheme_problems(schemes)
         if problems:
             raise ConfigError(problems)
         return schemes

@@ -13,8 +13,9 @@ from pathlib import Path
 from flask import current_app
 
 from app import audit, federation, flows, identity, sessions  # noqa: F401 - register every model
+from app.engine.plugin import secret_params
 from app.engine.registry import PluginRegistry
-from app.engine.scheme import Scheme, load_schemes
+from app.engine.scheme import Scheme, Step, load_schemes
 from app.settings import Settings, load_settings
 from app.yamlsource import ConfigError, Problem
 
@@ -48,15 +49,7 @@ def load_runtime(settings_path: str | Path | None = None) -> Runtime:
         )
         for policy in settings.application_domains.policies_without(schemes)
     ]
-    if os.environ.get("STEPGATE_ENV") == "production" and (dev_only := dev_only_secrets(settings)):
-        problems.append(
-            Problem(
-                settings.file,
-                1,
-                f"STEPGATE_ENV=production refuses the shipped development "
-                f"fallback of: {', '.join(dev_only)} (set their environment variables)",
-            )
-        )
+    problems += production_problems(settings, schemes)
     if problems:
         raise ConfigError(problems)
     return Runtime(settings, registry, schemes)
@@ -74,6 +67,53 @@ def dev_only_secrets(settings: Settings) -> list[str]:
     if settings.scim is not None and any(token.startswith(DEV_ONLY) for token in settings.scim.tokens):
         found.append("scim.tokens")
     return found
+
+
+def dev_only_step_secrets(schemes: dict[str, Scheme]) -> list[tuple[Scheme, Step, str]]:
+    """Plugin parameters marked secret (a registration HMAC key, say) still holding a ``dev-only...`` fallback."""
+    return [
+        (scheme, step, name)
+        for scheme in schemes.values()
+        for step in scheme.steps.values()
+        for name, value in secret_params(step.plugin.params).items()
+        if isinstance(value, str) and value.startswith(DEV_ONLY)
+    ]
+
+
+def production_problems(settings: Settings, schemes: dict[str, Scheme]) -> list[Problem]:
+    """Under ``STEPGATE_ENV=production``: every shipped development secret still in use, with its file and line."""
+    if not _production():
+        return []
+    problems = []
+    if dev_only := dev_only_secrets(settings):
+        problems.append(
+            Problem(
+                settings.file,
+                1,
+                f"STEPGATE_ENV=production refuses the shipped development "
+                f"fallback of: {', '.join(dev_only)} (set their environment variables)",
+            )
+        )
+    return problems + production_scheme_problems(schemes)
+
+
+def production_scheme_problems(schemes: dict[str, Scheme]) -> list[Problem]:
+    """``production_problems`` of the schemes alone (what a scheme reload changes)."""
+    if not _production():
+        return []
+    return [
+        Problem(
+            scheme.file,
+            step.line,
+            f"STEPGATE_ENV=production refuses the shipped development fallback of parameter '{name}' of step "
+            f"'{step.name}' (give it a secret of its own, from the environment or as an {{AES}} value)",
+        )
+        for scheme, step, name in dev_only_step_secrets(schemes)
+    ]
+
+
+def _production() -> bool:
+    return os.environ.get("STEPGATE_ENV") == "production"
 
 
 def current() -> Runtime:

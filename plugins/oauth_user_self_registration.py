@@ -38,7 +38,9 @@ class Params:
     )
     autoprovisioning: bool = field(default=False, metadata={"help": "true: create the account from the ID token"})
     registration_url: str = field(default="", metadata={"help": "self-registration page (autoprovisioning: false)"})
-    secret_key: str = field(default="", metadata={"help": "HMAC key of the regdata payload (autoprovisioning: false)"})
+    secret_key: str = field(
+        default="", metadata={"help": "HMAC key of the regdata payload (autoprovisioning: false)", "secret": True}
+    )
     autoprovision_useridentitystore: str = field(default="default", metadata={"help": "the identity store"})
     autoprovision_password_policy_regex: str = field(default="", metadata={"help": "a password must match this"})
     autoprovision_attribute_sync: dict[str, str] = field(

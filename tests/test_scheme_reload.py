@@ -238,3 +238,17 @@ def test_sighup_makes_the_next_request_reload(make_settings):
         assert reloader.check() is None
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_in_production_a_reload_that_brings_back_a_development_secret_is_refused(make_settings, monkeypatch):
+    monkeypatch.setenv("STEPGATE_ENV", "production")
+    monkeypatch.setenv("REGISTRATION_SECRET_KEY", "a-real-registration-key")
+    path = make_settings()
+    application = create_app(path, testing=True)
+    registration = path.parent.parent / "schemes" / "UserSelfRegistrationScheme.yaml"
+    registration.write_text(registration.read_text().replace("${REGISTRATION_SECRET_KEY:-", "${NOT_SET_ANYWHERE:-"))
+    result = reload.reloader_of(application).reload()
+    assert [(problem.file, problem.line) for problem in result.problems] == [(str(registration), 25)]
+    assert "refuses the shipped development fallback of parameter 'secret_key'" in result.problems[0].message
+    serving = application.extensions["stepgate"].schemes["UserSelfRegistrationScheme"]
+    assert serving.steps["OAuth_Self_Registration"].plugin.params.secret_key == "a-real-registration-key"

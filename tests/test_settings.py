@@ -134,16 +134,22 @@ def test_schemes_check_passes_on_the_shipped_configuration():
     assert "ok  PasswordScheme" in result.stdout
 
 
+SHIPPED_SECRETS = ("STEPGATE_SECRET_KEY", "SCIM_TOKEN", "DEVOP_CLIENT_SECRET", "REGISTRATION_SECRET_KEY")
+
+
 def test_production_refuses_the_shipped_development_secrets(monkeypatch):
-    for name in ("STEPGATE_SECRET_KEY", "SCIM_TOKEN", "DEVOP_CLIENT_SECRET"):
+    for name in SHIPPED_SECRETS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STEPGATE_ENV", "production")
     with pytest.raises(ConfigError) as caught:
         load_runtime(ROOT / "config" / "settings.yaml")
-    assert str(caught.value).endswith(
-        "settings.yaml:1: STEPGATE_ENV=production refuses the shipped development fallback of: secret_key, "
-        "identity_providers.devop.client_secret, scim.tokens (set their environment variables)"
-    )
+    assert [str(problem) for problem in caught.value.problems] == [
+        f"{ROOT / 'config' / 'settings.yaml'}:1: STEPGATE_ENV=production refuses the shipped development fallback of: "
+        "secret_key, identity_providers.devop.client_secret, scim.tokens (set their environment variables)",
+        f"{ROOT / 'schemes' / 'UserSelfRegistrationScheme.yaml'}:25: STEPGATE_ENV=production refuses the shipped "
+        "development fallback of parameter 'secret_key' of step 'OAuth_Self_Registration' (give it a secret of its "
+        "own, from the environment or as an {AES} value)",
+    ]
 
 
 def test_production_starts_once_every_secret_comes_from_the_environment(monkeypatch):
@@ -151,4 +157,5 @@ def test_production_starts_once_every_secret_comes_from_the_environment(monkeypa
     monkeypatch.setenv("STEPGATE_SECRET_KEY", "a-real-secret-key-from-the-vault")
     monkeypatch.setenv("SCIM_TOKEN", "a-real-scim-token-from-the-vault")
     monkeypatch.setenv("DEVOP_CLIENT_SECRET", "a-real-client-secret")
+    monkeypatch.setenv("REGISTRATION_SECRET_KEY", "a-real-registration-key")
     assert load_runtime(ROOT / "config" / "settings.yaml").settings.secret_key == "a-real-secret-key-from-the-vault"

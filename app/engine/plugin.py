@@ -169,6 +169,13 @@ def build_params(plugin: type[Plugin], raw: Any, step_where: Located, key: str =
     return plugin.Params(**kwargs), []
 
 
+def secret_params(params: Any) -> dict[str, Any]:
+    """The parameters a plugin marks ``metadata={"secret": True}`` (keys, not settings), by name."""
+    if not dataclasses.is_dataclass(params):
+        return {}
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params) if f.metadata.get("secret")}
+
+
 def describe_params(plugin: type[Plugin]) -> list[dict[str, Any]]:
     """Parameter metadata for docs and the console: name, type, required, default."""
     out = []
@@ -182,6 +189,7 @@ def describe_params(plugin: type[Plugin]) -> list[dict[str, Any]]:
                 "required": required,
                 "default": default,
                 "help": f.metadata.get("help", ""),
+                "secret": bool(f.metadata.get("secret")),
             }
         )
     return out
