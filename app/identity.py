@@ -77,7 +77,9 @@ class UserAttribute(db.Model):
     __tablename__ = "user_attributes"
     __table_args__ = (
         UniqueConstraint("user_id", "name"),
-        Index("ix_user_attributes_name_value", "name", "value"),
+        # user_id last: the users holding one value come out of the index in id order, so the
+        # console pages through a value shared by a million users without sorting them
+        Index("ix_user_attributes_name_value", "name", "value", "user_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -114,6 +114,32 @@ def test_users_are_paged_by_key(app, browser, people):
     )
 
 
+def test_paging_through_a_shared_attribute_value_reads_the_index_in_order_without_sorting(app, people):
+    """A value held by a million users (a department) costs a page what a value held by two does."""
+    from sqlalchemy import event
+
+    from app.web.admin import queries
+
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the query plan text checked here is SQLite's")
+        executed = []
+
+        def record(conn, cursor, statement, parameters, *rest):
+            executed.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            queries.users_by_attribute("team", "blue", after=10)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        [(statement, parameters)] = executed
+        explained = db.session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        plan = " | ".join(row[-1] for row in explained)
+        assert "INDEX ix_user_attributes_name_value (name=? AND value=? AND user_id>?)" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+
+
 def _next_href(html: str) -> str:
     import re
 

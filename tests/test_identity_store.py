@@ -48,7 +48,7 @@ def test_attribute_search_uses_the_name_value_index_not_a_table_scan(app):
         )
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         plan = " | ".join(row[-1] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-        assert "USING INDEX ix_user_attributes_name_value" in plan, plan
+        assert "INDEX ix_user_attributes_name_value (name=? AND value=?)" in plan, plan
         assert "SCAN user_attributes" not in plan, plan
 
 

@@ -42,12 +42,12 @@ def users_by_id(after: int = 0, limit: int = PAGE) -> Page[User]:
 
 
 def users_by_attribute(name: str, value: str, after: int = 0, limit: int = PAGE) -> Page[User]:
-    """Users whose attribute ``name`` equals ``value``: the (name, value) index, any store."""
+    """Users whose attribute ``name`` equals ``value``, any store: the (name, value, user_id) index, in its order."""
     query = (
         select(User)
         .join(UserAttribute, UserAttribute.user_id == User.id)
-        .where(UserAttribute.name == name, UserAttribute.value == value, User.id > after)
-        .order_by(User.id)
+        .where(UserAttribute.name == name, UserAttribute.value == value, UserAttribute.user_id > after)
+        .order_by(UserAttribute.user_id)
         .limit(limit + 1)
     )
     return _page(list(db.session.scalars(query)), limit, lambda u: u.id)
