@@ -29,8 +29,8 @@ log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
 
 FLOW_COOKIE = "stepgate_flow"
-_UNSAFE_TARGET = re.compile(r"[\x00-\x1f\\]")  # control characters, and backslashes (browsers read them as /)
 SESSION_COOKIE = "stepgate_session"
+_UNSAFE_TARGET = re.compile(r"[\x00-\x1f\\]")  # control characters, and backslashes (browsers read them as /)
 
 _exempt_blueprints: set[str] = {"gate"}
 
