@@ -69,7 +69,7 @@ def start_provider(*ports: int) -> tuple[subprocess.Popen, str]:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DEVOP, check=True)
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
-    callbacks = "|".join(f"http://127.0.0.1:{port}{CALLBACK}" for port in ports)
+    callbacks = "|".join(f"http://127.0.0.1:{server_port}{CALLBACK}" for server_port in ports)
     client = f"stepgate:bench-client-secret:{callbacks}"
     process = subprocess.Popen(
         [node, "server.mjs", "--port", str(port), "--issuer", issuer, "--client", client],
@@ -79,6 +79,14 @@ def start_provider(*ports: int) -> tuple[subprocess.Popen, str]:
     )
     wait_for(f"{issuer}/.well-known/openid-configuration", process)
     return process, issuer
+
+
+def floor_environment(issuer: str, settings: Path, database_url: str | None = None) -> dict[str, str]:
+    """What bench/minimal_signin.py reads: the provider, and the database (beside stepgate's scratch site's)."""
+    return {
+        "FLOOR_ISSUER": issuer,
+        "FLOOR_DATABASE_URL": database_url or f"sqlite:///{settings.parent.parent / 'floor.db'}",
+    }
 
 
 def sign_in(base_url: str, login: str) -> None:
@@ -131,10 +139,7 @@ def main() -> None:
     try:
         settings = federated_site(issuer, args.database_url)
         flask(settings, "db", "upgrade")
-        floor_env = {
-            "FLOOR_ISSUER": issuer,
-            "FLOOR_DATABASE_URL": args.database_url or f"sqlite:///{settings.parent.parent / 'floor.db'}",
-        }
+        floor_env = floor_environment(issuer, settings, args.database_url)
         with (
             Gunicorn(Path(settings), port=port) as stepgate,
             Gunicorn(scratch_site(), app="bench.minimal_signin:app", port=floor_port, env=floor_env) as floor,

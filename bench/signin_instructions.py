@@ -94,9 +94,10 @@ def main() -> None:
 
 def measure(server: str, signins: int, helper: str) -> None:
     """Inside valgrind: serve ``server`` in process, count each kind of request in its own dump."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    from werkzeug.serving import make_server
 
-    from bench.federated_signin import sign_in, start_provider
+    from bench.federated_signin import floor_environment, sign_in, start_provider
+    from bench.signin_profile import QuietHandler
 
     valgrind = ctypes.CDLL(helper)
     port = free_port()
@@ -105,7 +106,7 @@ def measure(server: str, signins: int, helper: str) -> None:
         settings = federated_site(issuer)
         flask(settings, "db", "upgrade")
         if server == "floor":
-            os.environ.update(FLOOR_ISSUER=issuer, FLOOR_DATABASE_URL=f"sqlite:///{settings.parent.parent}/floor.db")
+            os.environ.update(floor_environment(issuer, settings))
             from bench.minimal_signin import app
         else:
             from app import create_app
@@ -113,12 +114,7 @@ def measure(server: str, signins: int, helper: str) -> None:
             app = create_app(settings)
         counted = Counting(app.wsgi_app, valgrind)
         app.wsgi_app = counted
-
-        class Quiet(WSGIRequestHandler):
-            def log_request(self, *args) -> None:
-                pass
-
-        http = make_server("127.0.0.1", port, app, threaded=False, request_handler=Quiet)
+        http = make_server("127.0.0.1", port, app, threaded=False, request_handler=QuietHandler)
         threading.Thread(target=http.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{port}"
         for i in range(4):  # discovery, keys, connections, compiled statements: once per process
