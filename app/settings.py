@@ -65,6 +65,7 @@ KNOWN_KEYS = {
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    "max_concurrent_provider_calls",
 }
 
 

@@ -104,10 +104,10 @@ class OpenIDConnectPlugin(Plugin):
         if "iss" in args and str(args["iss"]).rstrip("/") != provider.issuer:  # RFC 9207: no provider mix-up
             return StepResult.failure("oidc.issuer_mismatch", {"provider": provider.name})
         request = AuthorizationRequest("", pending["state"], pending["nonce"], pending["code_verifier"])
+        client = client_for(provider, DatabaseDocuments())
         try:
-            identity = client_for(provider, DatabaseDocuments()).sign_in(
-                str(args["code"]), pending["redirect_uri"], request, self.params.userinfo
-            )
+            with client.deadline():  # discovery, keys, token and userinfo together: provider.total_timeout
+                identity = client.sign_in(str(args["code"]), pending["redirect_uri"], request, self.params.userinfo)
         except OIDCError as exc:
             return _outcome(exc, provider)
         return self._signed_in(ctx, provider, identity)
