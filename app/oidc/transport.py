@@ -276,13 +276,20 @@ class _BoundedReader(io.RawIOBase):
 
     def __init__(self, sock: socket.socket, budget: _Budget):
         self._sock, self._budget = sock, budget
+        # the socket's own raw file: it keeps the socket open until closed, as http.client expects
+        # (HTTPConnection.close() hands a "Connection: close" answer's socket over to the response)
+        self._raw = sock.makefile("rb", buffering=0)
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         self._sock.settimeout(self._budget.for_read())
-        return self._sock.recv_into(buffer)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class _BoundedSocket:
