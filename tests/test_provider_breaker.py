@@ -136,3 +136,30 @@ def test_the_bulkhead_lets_a_burst_wait_briefly_for_young_calls():
 def test_providers_with_the_same_limit_share_one_bulkhead_per_process():
     assert bulkheads.shared(3) is bulkheads.shared(3)
     assert bulkheads.shared(3) is not bulkheads.shared(4)
+
+
+def test_isolation_settings_have_safe_defaults_and_bad_values_are_reported_with_their_line(make_settings):
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    provider = {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}
+    [shipped] = load_settings(
+        make_settings(extra={"identity_providers": {"corp": provider}})
+    ).identity_providers.values()
+    assert (shipped.connect_timeout, shipped.read_timeout, shipped.total_timeout) == (3.0, 10.0, 15.0)
+    assert (shipped.breaker_failures, shipped.breaker_cooldown_seconds, shipped.max_concurrent_calls) == (3, 5.0, 2)
+
+    bad = {**provider, "total_timeout": 0, "breaker_failures": 1.5, "breaker_cooldown_seconds": "soon"}
+    path = make_settings(extra={"identity_providers": {"corp": bad}, "max_concurrent_provider_calls": 0})
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    messages = sorted(f"{p.line}: {p.message}" for p in raised.value.problems)
+    assert sorted(m.split(": ", 1)[1] for m in messages) == sorted(
+        [
+            "'max_concurrent_provider_calls' must be a whole number >= 1",
+            "'total_timeout' must be a number >= 0.01",
+            "'breaker_cooldown_seconds' must be a number >= 0.01",
+            "'breaker_failures' must be a whole number >= 1",
+        ]
+    )
+    assert all(int(m.split(":")[0]) > 1 for m in messages), messages

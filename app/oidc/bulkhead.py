@@ -7,7 +7,7 @@ accepting connections while every thread is busy, so session checks queue
 behind stuck sign-ins (docs/provider-isolation.md has the figures). Capping
 the provider calls below the thread count keeps threads free for everything
 else, whatever the provider does. A call that finds the bulkhead full waits
-only while the calls out are young (``patience``, 0.1 s: a healthy provider
+only while the calls out are young (``patience``, 50 ms: a healthy provider
 answers in milliseconds, so a burst of sign-ins queues briefly and goes
 through); when the oldest call out has waited longer, the provider is slow and
 waiting would hold a thread, the very thing being protected: the call is
@@ -38,7 +38,7 @@ def on_rejection(listener: Callable[[str], None]) -> Callable[[str], None]:
 
 
 class Bulkhead:
-    def __init__(self, limit: int, patience: float = 0.1, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, patience: float = 0.05, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.patience = patience
         self._clock = clock
