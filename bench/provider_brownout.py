@@ -146,7 +146,7 @@ def per_worker(log, windows) -> dict[str, tuple[int, int, int]]:
     hung: dict[str, list[tuple[float, float]]] = defaultdict(list)
     slow: Counter[str] = Counter()
     for line in log.read_text().splitlines():
-        match = re.match(r'(\d+) \[([^\]]+)\] (\d+) ([\d.]+) "([^"]*)"', line)
+        match = re.match(r'<?(\d+)>? \[([^\]]+)\] (\d+) ([\d.]+) "([^"]*)"', line)
         if not match:
             continue
         pid, when, _, seconds, path = match.groups()
