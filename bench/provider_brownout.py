@@ -141,6 +141,51 @@ def run_variant(name: str, provider: ProxiedProvider, args) -> dict:
     return {"rounds": rounds, "outcomes": outcomes, "workers": per_worker(log, windows), "threads": threads}
 
 
+def run_waves(name: str, provider: ProxiedProvider, args) -> list[tuple[list[int], float, int]]:
+    """``--waves``: ``--browsers`` browsers come back to the callback at the same moment, once per wave.
+
+    Per wave: how many hung on each worker (from the access log: callbacks longer than half the read
+    timeout, by pid), the session checks' p99 during the wave, and how many checks took over 1 s.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    options, top, threads = VARIANTS[name]
+    port = free_port()
+    client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
+    settings = scratch_site({**site_settings(provider.issuer, client, options), **top}, args.database_url)
+    cookies = signed_in_sessions(settings, args.sessions)
+    log = settings.parent / "access.log"
+    env = {"STEPGATE_THREADS": str(threads), "STEPGATE_ACCESS_LOG": str(log)}
+    env["GUNICORN_CMD_ARGS"] = f"--access-logformat '{ACCESS_FORMAT}'"
+    results = []
+    with Gunicorn(settings, workers=2, port=port, env=env) as server:
+        warm = Browsers(server.url, provider, 1, -1)
+        time.sleep(2)
+        warm.stop()
+        for wave in range(args.waves):
+            browsers = [browser_for(server.url, provider, timeout=60) for _ in range(args.browsers)]
+            urls = [callback_url(b, PAGE, f"w{wave}x{n}") for n, b in enumerate(browsers)]
+            lines_before = len(log.read_text().splitlines())
+            checks = SessionChecks(server.url, cookies, clients=4, pause=0.02).start()
+            time.sleep(1)
+            provider.proxy.black_hole()
+            with ThreadPoolExecutor(len(browsers)) as pool:
+                list(pool.map(lambda pair: pair[0].session.get(pair[1], timeout=60), zip(browsers, urls, strict=True)))
+            checks.stop()
+            provider.proxy.passing()
+            for browser in browsers:
+                browser.session.close()
+            time.sleep(1)  # the access log is written
+            hung: Counter[str] = Counter()
+            for line in log.read_text().splitlines()[lines_before:]:
+                match = re.match(r'<?(\d+)>? \[[^\]]+\] \d+ ([\d.]+) "([^"]*)"', line)
+                if match and match.group(3) == CALLBACK and float(match.group(2)) > 5:
+                    hung[match.group(1)] += 1
+            slow = sum(1 for latency in checks.latencies if latency > 1)
+            results.append((sorted(hung.values(), reverse=True), checks.percentile(0.99), slow))
+    return results
+
+
 def per_worker(log, windows) -> dict[str, tuple[int, int, int]]:
     """Per worker pid: callbacks that hung (> 1 s), the most hanging at once, session checks slower than 1 s."""
     hung: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -196,6 +241,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=200)
     parser.add_argument("--variants", default="shipped,threads8,bulkhead-only,none,threads16")
     parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file per variant")
+    parser.add_argument("--waves", type=int, default=0, help="instead: browsers come back all at once, N times")
     args = parser.parse_args()
     names = [n for n in args.variants.split(",") if n]
     unknown = [n for n in names if n not in VARIANTS]
@@ -203,11 +249,21 @@ def main() -> None:
         raise SystemExit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     provider = ProxiedProvider()
     try:
-        results = {name: run_variant(name, provider, args) for name in names}
+        if args.waves:
+            waves = {name: run_waves(name, provider, args) for name in names}
+        else:
+            results = {name: run_variant(name, provider, args) for name in names}
     finally:
         provider.proxy.stop()
         provider.stop()
     print(f"command: {command_line('bench.provider_brownout')}")
+    if args.waves:
+        print(f"{args.browsers} browsers come back to the callback at once, {args.waves} waves; 2 workers")
+        for name in names:
+            print(f"[{name}]")
+            for split, p99, slow in waves[name]:
+                print(f"  hung per worker {split or [0]}: session checks p99 {p99 * 1000:.0f} ms, {slow} over 1 s")
+        return
     print(
         f"database: {args.database_url or 'SQLite'}; {args.rounds} rounds of {args.seconds:g} s each kind,"
         f" alternating; {args.browsers} browsers in the brownout; 4 session-check clients over"
