@@ -163,3 +163,21 @@ def test_isolation_settings_have_safe_defaults_and_bad_values_are_reported_with_
         ]
     )
     assert all(int(m.split(":")[0]) > 1 for m in messages), messages
+
+
+def test_breaker_changes_and_bulkhead_refusals_are_counted_for_prometheus():
+    from prometheus_client import REGISTRY
+
+    import app.metrics  # noqa: F401 - registers its listeners
+
+    def value(name: str, **labels) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    opened = value("stepgate_provider_breaker_transitions_total", provider="metered", state="open")
+    refused = value("stepgate_provider_calls_rejected_total", provider="metered")
+    CircuitBreaker("metered", failures=1).failed("connect timed out")
+    bulkhead = bulkheads.Bulkhead(1, patience=0)
+    assert bulkhead.try_enter("metered") and not bulkhead.try_enter("metered")
+    bulkhead.leave()
+    assert value("stepgate_provider_breaker_transitions_total", provider="metered", state="open") == opened + 1
+    assert value("stepgate_provider_calls_rejected_total", provider="metered") == refused + 1
