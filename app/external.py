@@ -45,10 +45,6 @@ class External:
     trusted_proxies: Networks = field(default_factory=Networks)
 
     @property
-    def url(self) -> str:
-        return self.origin + self.prefix
-
-    @property
     def secure(self) -> bool:
         """Cookies carry ``Secure`` when the server is reached over https."""
         return self.origin.startswith("https://")
