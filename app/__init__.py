@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask_wtf.csrf import CSRFError
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import database, logging_setup, session_cache
 from app.extensions import csrf, db, migrate
@@ -53,18 +52,14 @@ def create_app(
         SESSION_COOKIE_NAME="stepgate_csrf",
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.external.secure,
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
     app.session_interface = CookieSessionInterface()
-    if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=settings.trusted_proxies,
-            x_proto=settings.trusted_proxies,
-            x_host=settings.trusted_proxies,
-            x_port=settings.trusted_proxies,
-        )
+    from app.web import edge
+
+    edge.init_app(app, settings.external)  # trusted proxies, the path prefix, the Host check
     app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
     with app.app_context():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
+from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
@@ -38,13 +39,13 @@ class Settings:
     application_domains: ApplicationDomains
     flow_lifetime_seconds: int = 600
     session_lifetime_seconds: int = 8 * 3600
-    trusted_proxies: int = 0
     identity_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     scheme_reload_seconds: int = 2
     admin_group: str = "admins"
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
+    external: External = field(default_factory=External)
 
     @property
     def base_dir(self) -> Path:
@@ -59,12 +60,12 @@ KNOWN_KEYS = {
     "application_domains",
     "flow_lifetime_seconds",
     "session_lifetime_seconds",
-    "trusted_proxies",
     "identity_providers",
     "scheme_reload_seconds",
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    *EXTERNAL_KEYS,
 }
 
 
@@ -107,11 +108,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         key: _positive_int(doc, key, default, check)
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
     }
-    trusted = doc.get("trusted_proxies", 0)
-    if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
-        check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
     admin = _admin_settings(doc, check)
     deployment = parse_deployment(doc, check, base)
+    external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
     check.raise_if_any()
     return Settings(
@@ -121,10 +120,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
         schemes_dir=(base / schemes_dir).resolve(),
         identity_stores=stores,
         application_domains=domains,
-        trusted_proxies=trusted,
         deployment=deployment,
         identity_providers=providers,
         scim=scim,
+        external=external,
         **numbers,
         **admin,
     )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from flask import redirect, render_template, url_for
+from flask import redirect, render_template
 
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
 from app.oidc.client import MAX_SUBJECT, AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
 from app.oidc.providers import IdentityProvider
+from app.web.urls import absolute_for
 
 PENDING = "oidc_pending"
 ALL_PROVIDERS = "*"
@@ -72,7 +73,7 @@ class OpenIDConnectPlugin(Plugin):
         return StepResult.challenge(page)
 
     def _start(self, ctx: FlowContext, provider: IdentityProvider) -> StepResult:
-        redirect_uri = url_for("oidc.callback", _external=True)
+        redirect_uri = absolute_for("oidc.callback")
         try:
             request = client_for(provider, DatabaseDocuments()).authorization_request(redirect_uri, self.params.scopes)
         except OIDCError as exc:

@@ -195,7 +195,12 @@ def make_jit_site(make_settings, request):
                 "resources": DEMO_RESOURCES + list(resources or []),
             }
         }
-        settings = {"identity_providers": configured, "application_domains": domains, **(extra or {})}
+        settings = {
+            "identity_providers": configured,
+            "application_domains": domains,
+            "external_url": f"http://127.0.0.1:{port}",  # the provider's registered callback is on this port
+            **(extra or {}),
+        }
         if database_url:
             settings["database_url"] = database_url
         path = make_settings(extra=settings, schemes=schemes)

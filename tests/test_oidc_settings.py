@@ -43,7 +43,9 @@ def test_the_no_password_jit_scheme_is_oam_table_42_7():
 def write_settings(tmp_path, providers: str) -> Path:
     path = tmp_path / "config" / "settings.yaml"
     path.parent.mkdir()
-    path.write_text("secret_key: test-secret-key-0123456789\nidentity_providers:\n" + providers)
+    path.write_text(
+        "secret_key: test-secret-key-0123456789\nidentity_providers:\n" + providers + "external_url: http://localhost\n"
+    )
     return path
 
 

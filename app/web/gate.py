@@ -248,5 +248,12 @@ def _plain(multi: MultiDict) -> dict[str, str]:
 def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
     domain = current().settings.deployment.session_cookie_domain if name == SESSION_COOKIE else None
     response.set_cookie(
-        name, value, max_age=max_age, path="/", domain=domain, httponly=True, samesite="Lax", secure=request.is_secure
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        domain=domain,
+        httponly=True,
+        samesite="Lax",
+        secure=current().settings.external.secure,
     )

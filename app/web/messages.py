@@ -19,6 +19,7 @@ MESSAGES: dict[str, str] = {
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
+    "request.bad_host": "This server does not answer for that host name.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
     "authn.required": "Sign in to open this page.",
     "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
