@@ -158,6 +158,9 @@ REFUSED = [
     ("at-hash-not-a-string", {"claims": {"at_hash": 12}}, "id_token.bad_claims"),
     # 3.3.2.11: c_hash, whenever present, matches the code that was exchanged
     ("c-hash-wrong", {"claims": {"c_hash": "AAAAAAAAAAAAAAAAAAAAAA"}}, "id_token.bad_c_hash"),
+    # Core 3.1.3.3: the token response carries an ID token
+    ("token-response-without-an-id-token", {"token_fields": {"id_token": DROP}}, "id_token.missing"),
+    ("token-response-id-token-not-a-string", {"token_fields": {"id_token": {"sub": "admin"}}}, "id_token.missing"),
     # RFC 6749 7.1: a token type this client does not understand is not used
     ("token-type-mac", {"token_fields": {"token_type": "mac"}}, "idp.bad_token_type"),
     ("token-type-dpop", {"token_fields": {"token_type": "DPoP"}}, "idp.bad_token_type"),
