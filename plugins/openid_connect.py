@@ -97,7 +97,7 @@ class OpenIDConnectPlugin(Plugin):
         """The provider's answer, checked in order: bound to this flow, from its issuer, a code, then the tokens."""
         pending = ctx.data.pop(PENDING, None)  # single use, whatever happens next
         if not pending:
-            return StepResult.failure("oidc.state_mismatch")
+            return _outcome(OIDCError("oidc.state_mismatch", "no authorization request is pending"), "(none)")
         try:
             authorization_response.binding(args, pending["state"])
         except OIDCError as exc:
@@ -163,5 +163,5 @@ def _enabled(names: list[str], known: dict[str, IdentityProvider]) -> list[Ident
 def _outcome(exc: OIDCError, provider: str) -> StepResult:
     """The step's result for a refused or failed answer, with one log line that says which rule refused it."""
     detail = {"provider": provider, "detail": exc.detail[:200]}
-    log.warning("provider %s: %s refused the sign-in (%s)", provider, exc.reason, exc.detail[:200])
+    log.warning("provider %s: %s refused the sign-in: %r", provider, exc.reason, exc.detail[:200])
     return StepResult.error(exc.reason, detail) if exc.malfunction else StepResult.failure(exc.reason, detail)

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import time
+from pathlib import Path
 
 import pytest
 from authlib.oidc.core.util import create_half_hash
+from joserfc.jwk import KeySet, RSAKey
+from joserfc.jws import JWSRegistry
 from markupsafe import escape
 
 from app import audit, identity
+from app.oidc import id_token
+from app.oidc.errors import OIDCError
+from app.oidc.id_token import Expected
 from app.settings import load_settings
 from app.web.messages import MESSAGES
 from app.yamlsource import ConfigError
@@ -321,3 +329,50 @@ def test_the_validation_settings_have_safe_defaults(tmp_path):
     assert provider.id_token_signed_response_alg == "RS256"
     assert provider.max_id_token_age_seconds == 600
     assert provider.trusted_audiences == () and provider.acr_values == () and provider.max_age is None
+
+
+# -- no value of any type gets past as anything but a refusal (never a 500) -----------------------
+
+ODD_VALUES = [None, 5, 1.5, True, [], {}, "", "x" * 5000, ["a"], {"a": 1}, "RS256", -1, 10**40]
+
+
+def test_no_header_or_claim_value_of_any_type_raises_anything_but_a_refusal():
+    """Each odd value in each header member and each checked claim: ``OIDCError`` or a valid token, nothing else."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    keys = KeySet.import_key_set({"keys": [key.as_dict(private=False)]})
+    rs256 = JWSRegistry(algorithms=["RS256"]).get_alg("RS256")
+    now = int(time.time())
+    honest = {"iss": "https://op.example", "sub": "s", "aud": "c", "iat": now, "exp": now + 300, "nonce": "n"}
+    expected = Expected("https://op.example", "c", "RS256", "n", 60, 600, max_auth_age=0, acr_values=("a",), code="x")
+    cases = [
+        ({name: value}, {})
+        for name in ("alg", "kid", "typ", "crit", "b64", "jku", "jwk", "cty")
+        for value in ODD_VALUES
+    ]
+    cases += [
+        ({}, {name: value})
+        for name in ("aud", "exp", "iat", "nbf", "sub", "azp", "at_hash", "c_hash", "auth_time", "acr", "nonce")
+        for value in ODD_VALUES
+    ]
+    for header, claims in cases:
+        head = b64(json.dumps({"alg": "RS256", "kid": "k1", **header}).encode())
+        signing_input = f"{head}.{b64(json.dumps({**honest, **claims}).encode())}"
+        token = f"{signing_input}.{b64(rs256.sign(signing_input.encode(), key))}"
+        try:
+            id_token.validate(token, lambda refresh: keys, expected)
+        except OIDCError:
+            pass
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_every_reason_code_the_oidc_checks_can_give_has_a_message_a_person_can_read():
+    root = Path(__file__).resolve().parent.parent
+    sources = [*sorted((root / "app" / "oidc").glob("*.py")), root / "plugins" / "openid_connect.py"]
+    pattern = re.compile(r'"((?:id_token|authorization_response|idp|oidc|userinfo)\.[a-z_]+)"')
+    codes = {code for path in sources for code in pattern.findall(path.read_text())}
+    assert {"id_token.too_old", "authorization_response.iss_missing", "idp.bad_token_type"} <= codes
+    not_refusals = {"oidc.callback", "oidc.redirect"}  # the callback's endpoint name; the step's redirect
+    assert sorted(code for code in codes - not_refusals if code not in MESSAGES) == []

@@ -251,8 +251,10 @@ def client_for(provider: IdentityProvider, documents: DocumentStore) -> OIDCClie
 
 
 def _check_token_type(token: dict[str, Any]) -> None:
-    """RFC 6749 sections 5.1 and 7.1: a token type this client does not understand is not used (Bearer only,
-    compared case-insensitively as RFC 6750 section 4 allows)."""
+    """RFC 6749 sections 5.1 and 7.1: a token type this client does not understand is not used.
+
+    Only Bearer is understood, compared case-insensitively (RFC 6749 5.1).
+    """
     token_type = token.get("token_type")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise errors.OIDCError("idp.bad_token_type", f"token_type {str(token_type)[:40]!r}, not Bearer")

@@ -95,6 +95,8 @@ def validate(id_token: Any, keys: Callable[[bool], KeySet], expected: Expected, 
         raise errors.from_jose(exc) from exc
     except ValueError as exc:  # joserfc's "Invalid key" when no key fits at all
         raise OIDCError("id_token.bad_signature", str(exc)) from exc
+    except (TypeError, KeyError, AttributeError) as exc:  # a header value of a type joserfc does not expect
+        raise OIDCError("id_token.bad_header", f"{exc.__class__.__name__}: {str(exc)[:80]}") from exc
     claims = _strict_json(signed.payload, "payload")
     _check_types(claims)
     _authlib_rules(claims, header, expected, now)
@@ -121,6 +123,9 @@ def _header(id_token: Any, expected: Expected) -> dict:
         raise OIDCError("id_token.bad_algorithm", f"alg {str(alg)[:20]!r}, expected {expected.algorithm}")
     if not parts[1] or not parts[2]:
         raise OIDCError("id_token.malformed", "no payload or no signature (unsigned)")
+    crit = header.get("crit", [])
+    if not isinstance(crit, list) or not all(isinstance(name, str) for name in crit):
+        raise OIDCError("id_token.bad_header", "crit is not a list of names")
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.lower() not in JWT_TYPES):
         raise OIDCError("id_token.bad_type", f"typ {str(typ)[:40]!r} is not a JWT (another kind of token)")
