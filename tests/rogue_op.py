@@ -18,7 +18,8 @@ grant ``{code, access_token, nonce, now}``, and ``DROP`` removes a claim),
 (members written a second time into the payload or header JSON), ``signing``
 (``RS256``; ``HS256_public_key``: an HMAC keyed with the published public key,
 the classic algorithm confusion; ``ES256``: a published EC key the client did
-not register; ``unpublished``: a key under a kid the JWKS lacks; ``no_kid``: a
+not register; ``unpublished``: a key under a kid the JWKS lacks;
+``embedded_jwk``: the same, its public key in the header's ``jwk``; ``no_kid``: a
 published key, no kid, two keys published), ``id_token_text`` (replaces the whole
 token, or a function of the signed one: garbled, tampered, encrypted-looking), ``token_fields`` (merged into the token
 response), ``response_params`` (merged into the authorization response; a list
@@ -41,9 +42,11 @@ import secrets
 import ssl
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, RSAKey
 from joserfc.jws import JWSRegistry
 
@@ -200,9 +203,14 @@ class RogueProvider:
         header = {"typ": "JWT", "alg": "RS256", "kid": key.kid}
         if self.mode == "wrong_key":
             key = RSAKey.generate_key(2048, parameters={"kid": key.kid})
-        elif self.signing == "unpublished":
-            key = RSAKey.generate_key(2048, parameters={"kid": "never-published"})
+        elif self.signing in ("unpublished", "embedded_jwk"):
+            with warnings.catch_warnings():  # 1024 bits: a public key small enough for a 512-byte header
+                warnings.simplefilter("ignore", SecurityWarning)
+                size = 1024 if self.signing == "embedded_jwk" else 2048
+                key = RSAKey.generate_key(size, parameters={"kid": "never-published"})
             header["kid"] = key.kid
+            if self.signing == "embedded_jwk":  # the token carries its own key (CVE-2018-0114's class)
+                header["jwk"] = key.as_dict(private=False)
         elif self.signing == "no_kid":
             header.pop("kid")
         elif self.signing == "ES256":

@@ -113,6 +113,12 @@ REFUSED = [
     ),
     # rule 6: the signature, by a key of the provider's JWKS
     ("r6-signed-by-a-key-not-in-the-jwks", {"signing": "unpublished"}, "id_token.bad_signature"),
+    ("r6-key-embedded-in-the-header", {"signing": "embedded_jwk"}, "id_token.bad_signature"),
+    (
+        "r6-key-set-url-in-the-header",
+        {"signing": "unpublished", "header": {"jku": "http://127.0.0.1:1/jwks", "x5u": "http://127.0.0.1:1/x5"}},
+        "id_token.bad_signature",
+    ),
     ("r6-another-key-under-a-published-kid", {"mode": "wrong_key"}, "id_token.bad_signature"),
     ("r6-payload-changed-after-signing", {"id_token_text": tampered}, "id_token.bad_signature"),
     ("r6-garbled", {"id_token_text": "not-a-jwt"}, "id_token.malformed"),
