@@ -200,7 +200,7 @@ class OIDCClient:
             algorithm=provider.id_token_signed_response_alg,
             nonce=nonce,
             leeway=provider.leeway_seconds,
-            max_age_seconds=provider.max_id_token_age_seconds,
+            max_token_age=provider.max_id_token_age_seconds,
             trusted_audiences=provider.trusted_audiences,
             max_auth_age=provider.max_age,
             acr_values=provider.acr_values,

@@ -69,7 +69,7 @@ class Expected:
     algorithm: str
     nonce: str
     leeway: int
-    max_age_seconds: int
+    max_token_age: int
     trusted_audiences: tuple[str, ...] = ()
     max_auth_age: int | None = None
     acr_values: tuple[str, ...] = ()
@@ -216,7 +216,7 @@ def _audiences(claims: dict, expected: Expected) -> None:
 
 def _age(claims: dict, expected: Expected, now: float) -> None:
     """Rule 10: a token issued longer ago than the client accepts is refused (Authlib refuses a future one)."""
-    if now - claims["iat"] > expected.max_age_seconds + expected.leeway:
+    if now - claims["iat"] > expected.max_token_age + expected.leeway:
         raise OIDCError("id_token.too_old", f"issued {int(now - claims['iat'])}s ago")
 
 
