@@ -307,7 +307,9 @@ def write_provider(tmp_path, lines: str):
     path = tmp_path / "settings.yaml"
     path.write_text(
         "secret_key: test-secret-key-0123456789\nidentity_providers:\n  corp:\n"
-        "    issuer: https://idp.example.org\n    client_id: stepgate\n    client_secret: s3cret\n" + lines
+        "    issuer: https://idp.example.org\n    client_id: stepgate\n    client_secret: s3cret\n"
+        + lines
+        + "external_url: http://localhost\n"
     )
     return path
 
