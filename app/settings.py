@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.database import DatabaseSettings, parse_database
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
@@ -45,6 +46,7 @@ class Settings:
     admin_group: str = "admins"
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -65,6 +67,7 @@ KNOWN_KEYS = {
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    "database",
 }
 
 
@@ -113,6 +116,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     admin = _admin_settings(doc, check)
     deployment = parse_deployment(doc, check, base)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    database = parse_database(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -125,6 +129,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         deployment=deployment,
         identity_providers=providers,
         scim=scim,
+        database=database,
         **numbers,
         **admin,
     )
