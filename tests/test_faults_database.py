@@ -10,6 +10,7 @@ SQLite's full disk is made real with ``PRAGMA max_page_count``.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -424,3 +425,27 @@ def test_a_full_sqlite_disk_is_answered_503_not_500(make_settings, tmp_path):
     finally:
         with application.app_context():
             db.engine.dispose()
+
+
+def test_database_deadlines_are_read_from_settings_and_bad_ones_refused_with_file_and_line(make_settings):
+    from app.database import libpq_parameters
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    settings = load_settings(make_settings(extra={"database": {"statement_timeout_seconds": 2}}))
+    assert settings.database.statement_timeout_seconds == 2
+    parameters = libpq_parameters(settings.database)
+    assert parameters["options"] == "-c statement_timeout=2000 -c idle_in_transaction_session_timeout=60000"
+    assert parameters["tcp_user_timeout"] == 10000 and parameters["keepalives"] == 1
+
+    bad = make_settings(
+        extra={"database": {"connect_timeout_seconds": 0, "statment_timeout_seconds": 5, "response_timeout_seconds": 4}}
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad)
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any(m.endswith("'connect_timeout_seconds' must be a whole number from 2 to 60") for m in messages)
+    assert any("unknown key 'statment_timeout_seconds' in database" in m for m in messages)
+    longer = "'response_timeout_seconds' must be longer than 'statement_timeout_seconds' (4 <= 5)"
+    assert any(longer in m for m in messages)
+    assert all(re.match(rf"{re.escape(str(bad))}:\d+: ", m) for m in messages), messages
