@@ -235,6 +235,7 @@ def test_a_silent_database_keeps_every_answer_within_its_deadline_and_every_work
     for thread in clients:
         thread.join(60)
 
+    assert "Traceback" not in site.server.log.read_text()
     slow = [a for a in answers if a.elapsed > DEADLINE + MARGIN or a.status == 0]
     assert not slow, f"answers beyond {DEADLINE + MARGIN} s: {slow[:5]}"
     assert {a.status for a in answers if a.kind == "forward-auth"} <= {200, 503}
@@ -262,9 +263,18 @@ def test_a_refusing_database_is_answered_503_with_retry_after_in_each_clients_fo
     site_factory,
 ):
     site = site_factory()
-    assert sign_in(site) is not None
+    cookie = sign_in(site)
+    assert cookie is not None
+    asked: list[str] = []
+    while len({site.workers_by_probe().get(n) for n in asked} - {None}) < 2:  # until both workers have cached it
+        assert len(asked) < 40, "forward-auth requests never reached both workers"
+        asked.append(probe())
+        assert ask(site, cookie, asked[-1]).status_code == 200  # checked, and cached for session_cache.seconds
     lines_before = len(site.log_lines())
     site.proxy.refusing()
+    refused_at = time.monotonic()
+    for _ in range(4):  # forward-auth keeps answering from the cache within its window...
+        assert ask(site, cookie, timeout=10).status_code == 200
 
     page = client().get(site.server.url + "/demo/reports", headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 503 and page.headers["Retry-After"] == str(SHIPPED.retry_after_seconds)
@@ -298,6 +308,9 @@ def test_a_refusing_database_is_answered_503_with_retry_after_in_each_clients_fo
         thread.start()
     for thread in hammering:
         thread.join(120)
+    time.sleep(max(0.0, refused_at + 5.5 - time.monotonic()))
+    beyond = ask(site, cookie, timeout=10)  # ...and beyond it fails closed
+    assert beyond.status_code == 503 and beyond.json()["error"] == "database.unavailable"
     site.proxy.passing()
 
     deadline = time.monotonic() + RECOVERY
