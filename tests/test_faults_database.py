@@ -462,3 +462,28 @@ def test_database_deadlines_are_read_from_settings_and_bad_ones_refused_with_fil
     longer = "'response_timeout_seconds' must be longer than 'statement_timeout_seconds' (4 <= 5)"
     assert any(longer in m for m in messages)
     assert all(re.match(rf"{re.escape(str(bad))}:\d+: ", m) for m in messages), messages
+
+
+def test_a_sqlite_database_locked_beyond_busy_timeout_is_answered_503(make_settings, tmp_path):
+    import sqlite3
+
+    from app import create_app
+    from app.extensions import db
+
+    path = tmp_path / "locked.db"
+    application = create_app(make_settings(extra={"database_url": f"sqlite:///{path}"}), testing=True)
+    with application.app_context():
+        db.create_all()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock, longer than busy_timeout (5 s)
+        started = time.monotonic()
+        answer = application.test_client().get("/demo/reports", headers={"Accept": "application/json"})
+        assert answer.status_code == 503 and answer.json["error"] == "database.unavailable"
+        assert answer.headers["Retry-After"] == str(SHIPPED.retry_after_seconds)
+        assert 4.5 < time.monotonic() - started < 10
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        with application.app_context():
+            db.engine.dispose()
