@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask_wtf.csrf import CSRFError
 
-from app import database, logging_setup, session_cache
+from app import database, logging_setup, outage, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -46,7 +46,7 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings.database_url, settings.database),
         TESTING=testing,
         STEPGATE_PROPAGATE_EXCEPTIONS=testing,
         SESSION_COOKIE_NAME="stepgate_csrf",
@@ -63,7 +63,8 @@ def create_app(
     app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
     with app.app_context():
-        database.tune(db.engine)
+        database.tune(db.engine, settings.database)
+        outage.init_app(app, db.engine)  # 503 with Retry-After while the database or Redis cannot serve
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     session_cache.init_app(app)
     csrf.init_app(app)

@@ -28,7 +28,7 @@ from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
 
-from app import session_cache
+from app import outage, session_cache
 from app.runtime import current
 from app.web.gate import resource_for_target
 from app.web.messages import message_for
@@ -39,6 +39,7 @@ _HEADER_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
 _PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': passes through as it is
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
 _STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
+_STATUS[503] = "503 Service Unavailable"  # the database is unavailable and the session is not cached: fail closed
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -82,7 +83,10 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
     if resource is None:
         log.info("forward-auth refused %s %s: no configured resource", method, url)
         return _refuse("forward_auth.no_resource", 403)
-    checked = session_cache.check(session_cookie)
+    try:
+        checked = session_cache.check(session_cookie)
+    except Exception as exc:
+        return _unavailable(exc)
     if resource.policy.public:
         return _allow(checked)
     scheme = current().schemes[resource.policy.scheme]
@@ -141,6 +145,16 @@ def _refuse(reason: str, status: int, location: str | None = None) -> Answer:
     if location:
         headers.append(("Location", location))
     return status, headers, body
+
+
+def _unavailable(exc: Exception) -> Answer:
+    """Fail closed: a session the cache cannot vouch for is refused while the database cannot be asked."""
+    fault = outage.fault_of(exc)
+    if fault is None:
+        raise exc
+    reason, seconds = outage.refuse(*fault)
+    status, headers, body = _refuse(reason, 503)
+    return status, [*headers, ("Retry-After", str(seconds))], body
 
 
 def _cookie(environ, name: str) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.database import DatabaseSettings, parse_database
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
@@ -46,6 +47,7 @@ class Settings:
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
     external: External = field(default_factory=External)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -66,6 +68,7 @@ KNOWN_KEYS = {
     *DEPLOYMENT_KEYS,
     "scim",
     *EXTERNAL_KEYS,
+    "database",
 }
 
 
@@ -112,6 +115,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     deployment = parse_deployment(doc, check, base)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    database = parse_database(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -124,6 +128,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         identity_providers=providers,
         scim=scim,
         external=external,
+        database=database,
         **numbers,
         **admin,
     )

@@ -14,6 +14,7 @@ import re
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
 from app import audit, flows, identity, metrics, session_cache, sessions
@@ -164,7 +165,25 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
 
 def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
     state = flow.state
-    flows.save(flow, status="failed")
+    try:
+        flows.save(flow, status="failed")
+        _record_failure(state, scheme, result)
+        db.session.commit()
+    except SQLAlchemyError:
+        # The steps' transaction broke (the database failed under a step): record the failure in a fresh one.
+        # If the database cannot take that either, the error reaches app/outage.py and the browser gets a 503.
+        db.session.rollback()
+        flows.save_after_rollback(flow, status="failed")
+        _record_failure(state, scheme, result)
+        db.session.commit()
+    response = error_page(
+        result.reason, 401, retry_url=state.target_url if resource_for_target(state.target_url) else None
+    )
+    response.delete_cookie(FLOW_COOKIE, path="/")
+    return response
+
+
+def _record_failure(state: FlowState, scheme: Scheme, result: Failed) -> None:
     audit.record(
         "signin.failure",
         flow_id=state.id,
@@ -174,12 +193,6 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         reason=result.reason,
         user_id=state.data.get("user_id"),
     )
-    db.session.commit()
-    response = error_page(
-        result.reason, 401, retry_url=state.target_url if resource_for_target(state.target_url) else None
-    )
-    response.delete_cookie(FLOW_COOKIE, path="/")
-    return response
 
 
 def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -> None:

@@ -18,6 +18,8 @@ MESSAGES: dict[str, str] = {
     "flow.transition_limit": "The sign-in went round in circles; the scheme is misconfigured.",
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
+    "database.unavailable": "This service is briefly unavailable: its database is not answering. Try again shortly.",
+    "redis.unavailable": "This service is briefly unavailable. Try again shortly.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
     "request.bad_host": "This server does not answer for that host name.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
