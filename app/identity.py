@@ -64,6 +64,11 @@ class UserStatus(enum.StrEnum):
     DISABLED = "disabled"
 
 
+def _key_of_inserted_name(context) -> str:
+    """The key of a row inserted without one (bulk loads); the ORM and ``insert_user`` set it themselves."""
+    return usernames.key(context.get_current_parameters()["user_name"])
+
+
 class User(db.Model):
     __tablename__ = "users"
     __table_args__ = (
@@ -74,7 +79,7 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     store: Mapped[str] = mapped_column(String(64))
     user_name: Mapped[str] = mapped_column(String(255))
-    user_name_key: Mapped[str] = mapped_column(String(USER_NAME_KEY_MAX))
+    user_name_key: Mapped[str] = mapped_column(String(USER_NAME_KEY_MAX), default=_key_of_inserted_name)
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -146,9 +151,10 @@ class UserAttribute(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(128))
     value: Mapped[str] = mapped_column(String(ATTRIBUTE_VALUE_MAX))
-    source: Mapped[str] = mapped_column(String(160))
-    verified: Mapped[bool]
-    set_at: Mapped[datetime]
+    # a row inserted without its provenance (a bulk load) is of unknown source, and unproven
+    source: Mapped[str] = mapped_column(String(160), default="unknown")
+    verified: Mapped[bool] = mapped_column(default=False)
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship(back_populates="attribute_rows")
 
     @property
