@@ -204,9 +204,9 @@ class RogueProvider:
                 if url.path == "/userinfo":
                     if provider.mode == "huge_userinfo":
                         return self._send(200, json.dumps({"sub": SUBJECT, "padding": "x" * (2 << 20)}).encode())
-                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else SUBJECT
-                    extra = {k: v for k, v in provider.claims.items() if k != "sub"}
-                    return self._json({"sub": sub, "email": "rogue@example.org", **extra})
+                    sub = provider.claims.get("sub", SUBJECT)
+                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else sub
+                    return self._json({"email": "rogue@example.org", **provider.claims, "sub": sub})
                 return self._json({"error": "not_found"}, 404)
 
             def do_POST(self):

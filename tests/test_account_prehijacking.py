@@ -229,3 +229,54 @@ def test_the_console_shows_each_attributes_source_and_whether_it_is_verified(mak
             "first-name": "provider:lax (unverified)",
             "mail": "provider:lax (unverified)",
         }
+
+
+def test_an_address_given_on_the_self_registration_page_is_no_link_target(make_jit_site, rogue_op, monkeypatch):
+    """The attacker self-registers first through a provider not trusted for e-mail (the development
+    provider, here), with the victim's address; the victim later signs in through one that is (the
+    test provider, here, sending the victim's verified address)."""
+    from pathlib import Path
+
+    from examples.registration_page.app import create_app as create_page
+    from tests.conftest import LiveServer
+
+    shipped = (Path(__file__).resolve().parent.parent / "schemes" / "UserSelfRegistrationScheme.yaml").read_text()
+    secret = "registration-secret-for-this-test"
+    page_app = create_page(
+        {"REGISTRATION_SECRET_KEY": secret, "SCIM_TOKEN": SCIM_TOKEN, "PAGE_SECRET_KEY": "page-secret-0123456789"}
+    )
+    page = LiveServer(page_app).start()
+    monkeypatch.setenv("REGISTRATION_URL", f"{page.url}/register")
+    monkeypatch.setenv("REGISTRATION_SECRET_KEY", secret)
+    try:
+        site = make_jit_site(
+            providers={"corp": rogue_op.settings(read_timeout=5, trust_email=True)},
+            schemes={
+                "UserSelfRegistrationScheme.yaml": shipped.replace('provider: "*"', "provider: devop"),
+                "TrustedScheme.yaml": scheme("TrustedScheme", "corp"),
+            },
+            policies={"Self": {"scheme": "UserSelfRegistrationScheme"}, "Trusted": {"scheme": "TrustedScheme"}},
+            resources=[{"url": "/demo/selfreg/**", "policy": "Self"}, {"url": "/demo/trusted/**", "policy": "Trusted"}],
+            extra={"scim": {"tokens": [SCIM_TOKEN]}},
+        )
+        page_app.config.update(STEPGATE_URL=site.url, STEPGATE_PUBLIC_URL=site.url)
+        with site.browser() as browser:
+            provider_sign_in(browser, "/demo/selfreg/", "mallory", email=VICTIM)
+            done = browser.submit({"userName": "mallory", "department": "Sales"})
+            assert signed_in_as(done) == "mallory", done.text[:500]
+        row = mail_row(site, "mallory")
+        assert (row.value, row.source, row.verified) == (VICTIM, "self-registration", False)
+
+        rogue_op.claims = {
+            "sub": "victim-at-corp",
+            "preferred_username": "victim",
+            "email": VICTIM,
+            "email_verified": True,
+        }
+        with site.browser() as browser:
+            page_reached = browser.get("/demo/trusted/")
+        assert signed_in_as(page_reached) == "victim", "the victim's sign-in never opens the self-registered account"
+        with site.app.app_context():
+            assert audit.query(event="federation.linked") == []
+    finally:
+        page.stop()
