@@ -280,3 +280,19 @@ def test_an_address_given_on_the_self_registration_page_is_no_link_target(make_j
             assert audit.query(event="federation.linked") == []
     finally:
         page.stop()
+
+
+def test_a_changed_value_takes_its_new_sources_provenance_and_only_proof_upgrades_an_unchanged_one(app):
+    lax, trusted = identity.Provenance.provider("lax"), identity.Provenance.provider("corp", verified=True)
+    with app.app_context():
+        user = identity.create_user("default", "pat", {"mail": "pat@example.com"})  # an administrator's: proven
+        assert user.attribute_rows[0].provenance == identity.ADMIN
+        assert user.set_attribute("mail", "pat@example.com", lax) is False, "the same value keeps its proof"
+        assert user.attribute_rows[0].provenance == identity.ADMIN
+        assert user.set_attribute("mail", VICTIM, lax) is True
+        assert user.attribute_rows[0].provenance == lax, "a changed value is unproven again"
+        assert user.set_attribute("mail", VICTIM, identity.SELF_REGISTRATION) is False
+        assert user.set_attribute("mail", VICTIM, trusted) is True
+        assert user.attribute_rows[0].provenance == trusted, "a source that proves the same value proves it"
+        db.session.commit()
+        assert [u.user_name for u in identity.find_by_proven_attribute("default", "mail", [VICTIM])] == ["pat"]

@@ -177,6 +177,11 @@ def test_scim_username_eq_is_case_insensitive_and_answered_from_the_key_index(ap
 
     for typed in ("admin", "ADMIN", "Admin", "Ａｄｍｉｎ"):
         assert search(typed) == ["admin"]
+    schema = requests.get(
+        f"{live_server.url}/scim/v2/Schemas/{USER}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ).json()
+    [user_name] = [a for a in schema["attributes"] if a["name"] == "userName"]
+    assert user_name["caseExact"] is False and user_name["uniqueness"] == "server", "as RFC 7643 section 4.1.1 says"
     assert search("JOSE\u0301") == ["josé"]
     assert search("nobody") == []
 
