@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, event, insert, or_, select
+from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, event, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from app import usernames
@@ -280,15 +280,15 @@ def get_user(user_id: int) -> User | None:
 def find_by_user_name(store: str, user_name: str) -> User | None:
     """The user of ``store`` with this name, compared in normalised form (``Admin`` finds ``admin``).
 
-    The exact name wins over a look-alike: accounts made before names were
-    normalised may differ only by case (the migration told the administrator).
+    One probe of the key index answers, unless the name found is not the one
+    typed: then an account kept from before names were normalised may hold the
+    exact name (the migration keyed it apart), and the exact name wins.
     """
-    users = db.session.scalars(
-        select(User)
-        .where(User.store == store, or_(User.user_name == user_name, User.user_name_key == usernames.key(user_name)))
-        .limit(2)
-    ).all()
-    return next((u for u in users if u.user_name == user_name), users[0] if users else None)
+    found = db.session.scalar(select(User).where(User.store == store, User.user_name_key == usernames.key(user_name)))
+    if found is not None and found.user_name == user_name:
+        return found
+    exact = db.session.scalar(select(User).where(User.store == store, User.user_name == user_name))
+    return exact or found
 
 
 def find_by_attribute(store: str, name: str, value: str, limit: int = 2) -> list[User]:
