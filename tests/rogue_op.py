@@ -9,6 +9,8 @@ through joserfc. ``mode`` picks the forgery of the next token: ``good``,
 ``slow_seconds``), ``token_500`` (the token endpoint breaks), ``huge_userinfo``
 (a 2 MiB answer), ``discovery_redirect`` (discovery answers 302).
 ``rotate_keys()`` starts signing with a new key published alongside the old one.
+``claims`` (a dict) replaces or adds ID token and userinfo claims, e.g. another person's
+``email`` with ``email_verified`` for the account pre-hijacking tests.
 
 For the ID token and authorization-response rules (tests/test_oidc_id_token_rules.py,
 tests/test_oidc_authorization_response.py) a test also sets, for the next answers:
@@ -89,6 +91,7 @@ class RogueProvider:
 
     def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.mode = "good"
+        self.claims: dict = {}
         self.slow_seconds = 2.0
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "rogue-1", "use": "sig", "alg": "RS256"})]
         self.codes: dict[str, dict] = {}
@@ -181,6 +184,7 @@ class RogueProvider:
             "preferred_username": "rogue-user",
             "email": "rogue@example.org",
             "given_name": "Rogue",
+            **self.claims,
         }
         if self.mode == "wrong_audience":
             claims["aud"] = "another-client"
@@ -291,8 +295,9 @@ class RogueProvider:
                 if url.path == "/userinfo":
                     if provider.mode == "huge_userinfo":
                         return self._send(200, json.dumps({"sub": SUBJECT, "padding": "x" * (2 << 20)}).encode())
-                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else SUBJECT
-                    return self._json({"sub": sub, "email": "rogue@example.org"})
+                    sub = provider.claims.get("sub", SUBJECT)
+                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else sub
+                    return self._json({"email": "rogue@example.org", **provider.claims, "sub": sub})
                 return self._json({"error": "not_found"}, 404)
 
             def do_POST(self):
