@@ -67,12 +67,12 @@ class JudgedPath:
 
 def judge_path(raw: str) -> JudgedPath:
     """The path an upstream serves for the raw (still percent-encoded) ``raw``, or a refusal reason."""
+    if len(raw) > MAX_LENGTH:
+        return JudgedPath(reason="path.too_long")
     if raw and _NORMAL.fullmatch(raw):
         return JudgedPath(raw)
     if not raw.startswith("/"):
         return JudgedPath(reason="path.not_absolute")
-    if len(raw) > MAX_LENGTH:
-        return JudgedPath(reason="path.too_long")
     decoded = _decode(raw)
     if decoded.startswith("path."):
         return JudgedPath(reason=decoded)
@@ -82,7 +82,9 @@ def judge_path(raw: str) -> JudgedPath:
     if ";" not in decoded:  # not 'in path': '/a/;x/../b' loses its ';' here, but not where it is stripped first
         return JudgedPath(path)
     without, reason = _normal_segments(_PARAMETERS.sub("", decoded))
-    return JudgedPath(reason=reason) if reason else JudgedPath(path, without_parameters=without)
+    if reason:
+        return JudgedPath(reason=reason)
+    return JudgedPath(path) if without == path else JudgedPath(path, without_parameters=without)
 
 
 def path_of_request_target(target: str) -> str:

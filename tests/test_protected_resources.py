@@ -68,6 +68,95 @@ def test_patterns_do_not_cross_segments_with_a_single_star():
     assert not compile_pattern("/a/**").fullmatch("/ab")
 
 
+def test_patterns_ignore_case_unless_the_resource_is_case_sensitive():
+    assert compile_pattern("/HR/**", case_sensitive=False).fullmatch("/hr/Alice")
+    assert not compile_pattern("/HR/**", case_sensitive=True).fullmatch("/hr/Alice")
+
+
+SWITCHES = """\
+application_domains:
+  Apps:
+    authentication_policies:
+      Public: {public: true}
+      Password: {scheme: PasswordScheme}
+      Strong: {scheme: StrongScheme}
+    resources:
+      - {url: /, policy: Public}
+      - {url: /shop/**, policy: Password}
+      - {url: /shop/Admin/**, policy: Strong}
+      - {url: /Wiki/**, case_sensitive: true, policy: Public}
+      - {url: /jsp/**, path_parameters: true, policy: Password}
+      - {url: /jsp/admin/**, path_parameters: true, policy: Strong}
+"""
+
+
+@pytest.fixture(scope="module")
+def switched():
+    doc = load_yaml_text(SWITCHES, "settings.yaml")
+    check = Checker()
+    parsed = parse_application_domains(doc["application_domains"], doc, check)
+    assert check.problems == []
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "policy"),
+    [
+        ("/shop/admin/users", "Strong"),  # IIS and many Java containers serve /shop/Admin here
+        ("/SHOP/ADMIN/users", "Strong"),
+        ("/shop/%41dmin/users", "Strong"),
+        ("/shop/cart/../Admin/users", "Strong"),
+        ("/shop//Admin/users", "Strong"),
+        ("/Wiki/Page", "Public"),
+        ("/wiki/Page", None),  # a case-sensitive pattern needs the exact case
+        ("/jsp/orders;jsessionid=1", "Password"),
+        ("/jsp/admin/users;jsessionid=1", "Strong"),
+        ("/shop/report?path=/shop/Admin", "Password"),  # the query is never part of the path
+    ],
+)
+def test_the_judged_path_decides_with_each_resources_switches(switched, raw, policy):
+    path, _, _ = raw.partition("?")
+    judgement = switched.judge("127.0.0.1", path, "GET")
+    assert judgement.reason is None
+    assert (judgement.resource.policy.name if judgement.resource else None) == policy
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/shop;x/Admin/users",  # Tomcat serves /shop/Admin/users; nginx and Flask serve a /shop page
+        "/shop/..;/Admin/users",
+        "/jsp/..;/shop/Admin/users",  # the resource opts in, the other reading finds another resource
+        "/jsp;jsessionid=1/orders",  # '/jsp;jsessionid=1/orders' is no resource for servers that keep ';'
+        "/jsp/admin;jsessionid=1/users",  # '/jsp/**' or '/jsp/admin/**' depending on the server
+        "/public;x/",  # no resource opts in on either reading
+    ],
+)
+def test_path_parameters_are_refused_unless_both_readings_find_one_resource_that_opts_in(switched, raw):
+    judgement = switched.judge("127.0.0.1", raw, "GET")
+    assert judgement.resource is None
+    assert judgement.reason in ("path.parameters", "path.ambiguous_dot_segment")
+
+
+def test_a_refused_path_is_no_resource_at_all(switched):
+    judgement = switched.judge("127.0.0.1", "/shop%2FAdmin/users", "GET")
+    assert (judgement.resource, judgement.reason) == (None, "path.encoded_slash")
+
+
+def test_the_switches_must_be_true_or_false(tmp_path):
+    path = tmp_path / "settings.yaml"
+    text = SWITCHES.replace("case_sensitive: true", "case_sensitive: yes please").replace(
+        "path_parameters: true, policy: Password", "path_parameters: 1, policy: Password"
+    )
+    doc = load_yaml_text(text, str(path))
+    check = Checker()
+    parse_application_domains(doc["application_domains"], doc, check)
+    assert [str(p) for p in check.problems] == [
+        f"{path}:11: resource 'case_sensitive' must be true or false",
+        f"{path}:12: resource 'path_parameters' must be true or false",
+    ]
+
+
 def test_schemes_used_lists_the_resources_of_each_scheme(domains):
     used = domains.schemes_used()
     assert sorted(used) == ["PasswordScheme", "StrongScheme"]
