@@ -129,7 +129,7 @@ def test_the_judged_path_decides_with_each_resources_switches(switched, raw, pol
         "/jsp/..;/shop/Admin/users",  # the resource opts in, the other reading finds another resource
         "/jsp;jsessionid=1/orders",  # '/jsp;jsessionid=1/orders' is no resource for servers that keep ';'
         "/jsp/admin;jsessionid=1/users",  # '/jsp/**' or '/jsp/admin/**' depending on the server
-        "/public;x/",  # no resource opts in on either reading
+        "/shop/cart;x",  # both readings find /shop/**, which does not opt in
     ],
 )
 def test_path_parameters_are_refused_unless_both_readings_find_one_resource_that_opts_in(switched, raw):
