@@ -11,13 +11,15 @@ answer, in those proxies' convention:
   turns it into a redirect; ``forward_auth.signin_status: 302`` answers with the
   redirect itself, for Traefik and Caddy, which pass the answer on as it is);
 - 403: signed in, but the resource needs a higher authentication level, no
-  resource is configured for the URL, or the asker is not a configured proxy.
+  resource is configured for the URL, the asker is not a configured proxy, or
+  the path cannot be judged safely (a ``path.*`` reason; 403 and not 400
+  because nginx's ``auth_request`` turns any other refusal into a 500).
 
 Forwarded headers are believed only from ``forward_auth.proxies``: anyone else
 could claim any URL. A URL that no configured resource covers is refused. The
 path is judged as the application behind the proxy will serve it
 (``app/urlpath.py``): a path whose meaning depends on who decodes it is refused
-with 400 and its ``path.*`` reason, never matched as it was sent.
+with its ``path.*`` reason, never matched as it was sent.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
     judgement = settings.application_domains.judge(host, path, method)
     if judgement.reason:
         log.warning("forward-auth refused %s %r: %s", method, url, judgement.reason)
-        return _refuse(judgement.reason, 400)
+        return _refuse(judgement.reason, 403)
     resource = judgement.resource
     if resource is None:
         log.info("forward-auth refused %s %s: no configured resource", method, url)

@@ -99,6 +99,10 @@ class ApplicationDomains:
         if judged.reason:
             return Judgement(None, judged, judged.reason)
         resource = self.match(host, judged.path, method)
+        for unresolved in judged.unresolved:
+            # Many applications route '/vault/<path>' without resolving '..': '/vault/..' must not change resources.
+            if self.match(host, unresolved, method) is not resource:
+                return Judgement(None, judged, "path.dot_segment")
         if judged.without_parameters is not None:
             # Servlet containers drop ';...' from each segment, most servers keep it: both must agree.
             other = self.match(host, judged.without_parameters, method)

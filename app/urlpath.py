@@ -53,11 +53,16 @@ class JudgedPath:
     ``without_parameters`` is set only when the path has ``;`` parameters: the
     same path with every segment's parameters removed, as Tomcat and other
     Servlet containers serve it (also normal, or the path is refused).
+    ``unresolved`` is set only when a ``..`` was removed: the paths (with and
+    without parameters) with their ``..`` segments kept, as an application that
+    routes ``/vault/<path>`` reads ``/vault/..``. A resource must be the same
+    for every reading (``app/policy.py``).
     """
 
     path: str | None = None
     reason: str | None = None
     without_parameters: str | None = None
+    unresolved: tuple[str, ...] = ()
 
     @property
     def uri(self) -> str | None:
@@ -76,15 +81,17 @@ def judge_path(raw: str) -> JudgedPath:
     decoded = _decode(raw)
     if decoded.startswith("path."):
         return JudgedPath(reason=decoded)
-    path, reason = _normal_segments(decoded)
+    path, unresolved, reason = _normal_segments(decoded)
     if reason:
         return JudgedPath(reason=reason)
     if ";" not in decoded:  # not 'in path': '/a/;x/../b' loses its ';' here, but not where it is stripped first
-        return JudgedPath(path)
-    without, reason = _normal_segments(_PARAMETERS.sub("", decoded))
+        return JudgedPath(path, unresolved=unresolved)
+    without, unresolved_without, reason = _normal_segments(_PARAMETERS.sub("", decoded))
     if reason:
         return JudgedPath(reason=reason)
-    return JudgedPath(path) if without == path else JudgedPath(path, without_parameters=without)
+    if without == path:
+        return JudgedPath(path, unresolved=unresolved)
+    return JudgedPath(path, without_parameters=without, unresolved=unresolved + unresolved_without)
 
 
 def path_of_request_target(target: str) -> str:
@@ -131,33 +138,42 @@ def _raw_refusal(byte: bytes) -> str:
     return "path.control_character"
 
 
-def _normal_segments(path: str) -> tuple[str, str | None]:
-    """RFC 3986 5.2.4 dot-segment removal with ``//`` merged; refuses where servers would disagree."""
+def _normal_segments(path: str) -> tuple[str, tuple[str, ...], str | None]:
+    """RFC 3986 5.2.4 dot-segment removal with ``//`` merged; refuses where servers would disagree.
+
+    Returns the normal path, the path with its ``..`` kept (only if it had one)
+    and a refusal reason.
+    """
     segments = path.split("/")[1:]
     out: list[str] = []
+    kept: list[str] = []  # the segments of a reader that merges '//' and drops '.' but leaves '..' alone
     after_empty = False  # an empty segment since the last one kept: '..' would pop it (RFC) or not (merged)
     last = len(segments) - 1
     for i, segment in enumerate(segments):
         if segment == ".":
             if i == last:
                 out.append("")
+                kept.append("")
             continue
         if segment == "..":
             if after_empty:
-                return "", "path.ambiguous_dot_segment"
+                return "", (), "path.ambiguous_dot_segment"
             if not out:
-                return "", "path.above_root"
+                return "", (), "path.above_root"
             out.pop()
+            kept.append("..")
             if i == last:
                 out.append("")
             continue
         if segment.endswith((".", " ")):
-            return "", "path.trailing_dot_or_space"  # Windows drops them: 'admin.' is 'admin'
+            return "", (), "path.trailing_dot_or_space"  # Windows drops them: 'admin.' is 'admin'
         if "::$" in segment:
-            return "", "path.alternate_data_stream"  # NTFS: 'admin::$INDEX_ALLOCATION' is 'admin'
+            return "", (), "path.alternate_data_stream"  # NTFS: 'admin::$INDEX_ALLOCATION' is 'admin'
         if segment == "" and i != last:
             after_empty = True
             continue
         after_empty = False
         out.append(segment)
-    return "/" + "/".join(out), None
+        kept.append(segment)
+    unresolved = ("/" + "/".join(kept),) if ".." in kept else ()
+    return "/" + "/".join(out), unresolved, None

@@ -4,7 +4,7 @@ Shared by tests/test_forward_auth_paths.py (asking /forward-auth directly) and
 tests/test_nginx_forward_auth.py (through real nginx to real upstreams). The
 site: anything is public, ``/app/**`` needs level 1, ``/app/level2/**`` level 2.
 Each case is a raw request target and what stepgate must make of it: refused
-(400 ``path.*``), or judged as the path the loosest upstream serves.
+(403 ``path.*``), or judged as the path the loosest upstream serves.
 """
 
 from __future__ import annotations
@@ -28,17 +28,19 @@ CASES: list[tuple[str, str]] = [
     ("/app/%4Cevel2/secret", "/app/Level2/secret"),
     ("/%61pp/level2/secret", SECRET),
     ("/%61%70%70/%6C%65%76%65%6C%32/%73%65%63%72%65%74", SECRET),
-    # dot segments, plain and encoded, from a public or level-1 area
-    ("/public/../app/level2/secret", SECRET),
-    ("/public/%2e%2e/app/level2/secret", SECRET),
-    ("/public/%2E%2E/app/level2/secret", SECRET),
-    ("/public/.%2e/app/level2/secret", SECRET),
-    ("/public/%2e./app/level2/secret", SECRET),
-    ("/public/./../app/level2/secret", SECRET),
+    # dot segments, plain and encoded: refused when the path with its '..' kept is another resource
+    ("/public/../app/level2/secret", REFUSED),
+    ("/public/%2e%2e/app/level2/secret", REFUSED),
+    ("/public/%2E%2E/app/level2/secret", REFUSED),
+    ("/public/.%2e/app/level2/secret", REFUSED),
+    ("/public/%2e./app/level2/secret", REFUSED),
+    ("/public/./../app/level2/secret", REFUSED),
     ("/app/./level2/%2e/secret", SECRET),
-    ("/app/other/../level2/secret", SECRET),
+    ("/app/other/../level2/secret", REFUSED),
     ("/app/level2/secret/..", "/app/level2/"),
-    ("/app/level2/%2e%2e/", "/app/"),
+    ("/app/level2/%2e%2e/", REFUSED),  # '/app/' resolved, but '/app/level2/<path>' to a router that keeps '..'
+    ("/app/level2/x/../secret", SECRET),  # '..' that stays inside one resource is fine
+    ("/app/level2/x/%2e%2e/secret", SECRET),
     ("/%2e%2e/app/level2/secret", REFUSED),
     ("/public/../../app/level2/secret", REFUSED),
     # doubled slashes, and '..' after an empty segment (RFC 3986 and nginx disagree)

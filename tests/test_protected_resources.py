@@ -105,7 +105,7 @@ def switched():
         ("/shop/admin/users", "Strong"),  # IIS and many Java containers serve /shop/Admin here
         ("/SHOP/ADMIN/users", "Strong"),
         ("/shop/%41dmin/users", "Strong"),
-        ("/shop/cart/../Admin/users", "Strong"),
+        ("/shop/Admin/x/../users", "Strong"),
         ("/shop//Admin/users", "Strong"),
         ("/Wiki/Page", "Public"),
         ("/wiki/Page", None),  # a case-sensitive pattern needs the exact case
@@ -136,6 +136,12 @@ def test_path_parameters_are_refused_unless_both_readings_find_one_resource_that
     judgement = switched.judge("127.0.0.1", raw, "GET")
     assert judgement.resource is None
     assert judgement.reason in ("path.parameters", "path.ambiguous_dot_segment")
+
+
+@pytest.mark.parametrize("raw", ["/shop/cart/../Admin/users", "/shop/Admin/%2e%2e/cart", "/Wiki/../shop/"])
+def test_dot_dot_that_leaves_a_resource_is_refused_as_routers_that_keep_it_would_serve_another(switched, raw):
+    judgement = switched.judge("127.0.0.1", raw, "GET")
+    assert (judgement.resource, judgement.reason) == (None, "path.dot_segment")
 
 
 def test_a_refused_path_is_no_resource_at_all(switched):

@@ -38,6 +38,7 @@ MESSAGES: dict[str, str] = {
     "path.bad_utf8": "This address does not decode to valid UTF-8.",
     "path.unicode_compatibility": "This address contains look-alike characters (such as fullwidth dots).",
     "path.above_root": "This address climbs above the site's root with '..'.",
+    "path.dot_segment": "This address uses '..' to leave the area it names; open the page it leads to instead.",
     "path.ambiguous_dot_segment": "This address has a '..' after an empty segment, which servers read differently.",
     "path.trailing_dot_or_space": "A segment of this address ends with a dot or a space.",
     "path.alternate_data_stream": "This address names an NTFS data stream ('::$').",
