@@ -55,6 +55,8 @@ CASES: list[tuple[str, str]] = [
     ("/public/%2e%2e%2fapp/level2/secret", REFUSED),
     ("/public/..%5Capp/level2/secret", REFUSED),
     ("/public/..\\app/level2/secret", REFUSED),
+    ("/app/level2%2F..%2F..%2Fpublic/", REFUSED),  # '/public/' once decoded, '/app/level2/...' to a literal router
+    ("/app/level2/..%2f..%2fpublic/", REFUSED),
     ("/public/%252e%252e/app/level2/secret", REFUSED),
     ("/public/%252e%252e%252fapp/level2/secret", REFUSED),
     ("/app%252flevel2%252fsecret", REFUSED),

@@ -270,7 +270,7 @@ def test_no_encoding_of_a_protected_path_reaches_an_upstream_without_a_sufficien
                     wrong.append(f"{name} {target} at level {level}: BYPASS, the upstream served {served}")
                 if name == "loose" and served["served"] != judged:
                     wrong.append(f"{name} {target}: served {served['served']!r}, stepgate judged {judged!r}")
-    assert wrong == []
+    assert not wrong, "\n".join(wrong)
 
 
 def test_a_refused_path_is_a_403_through_nginx_never_a_500(path_proxies):
