@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
+import requests
 
 from app import create_app, identity
 from app.extensions import db
 from app.policy import compile_pattern, parse_application_domains
+from app.web.messages import message_for
 from app.yamlsource import Checker, load_yaml_text
 from tests.browser import Browser
 from tests.conftest import LiveServer
+from tests.path_attacks import raw_get
 
 DOMAINS = """\
 application_domains:
@@ -232,3 +237,55 @@ def test_a_resource_needing_a_higher_level_asks_again_step_up(step_up_site):
         assert page.url == browser.url("/demo/strong/vault") and "at level 2" in page.text
         assert browser.cookie("stepgate_session") != first_session
         assert "at level 2" in browser.get("/demo/").text
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("/demo%2Fstrong/vault", "path.encoded_slash"),
+        ("/demo/%2e%2e/demo/strong/vault", "path.dot_segment"),
+        ("/demo/./strong/vault", "path.not_normal"),  # Flask would route '/demo/./strong/vault' as sent
+        ("/demo//strong/vault", "path.not_normal"),
+        ("/demo/strong;x/vault", "path.parameters"),
+        ("/demo/strong%252fvault", "path.double_encoding"),
+        ("/demo/strong%5cvault", "path.backslash"),
+        ("/demo/strong%00/vault", "path.control_character"),
+        ("/demo/strong./vault", "path.trailing_dot_or_space"),
+        ("/demo/%c0%ae%c0%ae/", "path.bad_utf8"),
+    ],
+)
+def test_the_in_process_gate_refuses_a_path_it_cannot_judge_with_a_400_page(step_up_site, target, reason, caplog):
+    status, _, body = raw_get(step_up_site.port, target)
+    assert status == 400
+    assert message_for(reason) in html.unescape(body.decode())
+    assert reason in caplog.text
+
+
+def test_the_in_process_gate_judges_encoded_letters_and_case_as_the_protected_path(step_up_site):
+    with Browser(step_up_site.url) as browser:
+        browser.get("/demo/")
+        browser.submit({"USERNAME": "carol", "PASSWORD": "pw-carol-123"})
+        level_1 = {"Cookie": f"stepgate_session={browser.cookie('stepgate_session')}"}
+    for target in ("/demo/%73trong/vault", "/demo/STRONG/vault", "/DEMO/Strong/vault?x=/demo/"):
+        status, _, body = raw_get(step_up_site.port, target, level_1)
+        assert status == 200 and b'id="loginData"' in body, target  # step-up: sign in at level 2 first
+    status, _, body = raw_get(step_up_site.port, "/?x=/demo/strong/vault")
+    assert status == 200 and b'id="loginData"' not in body
+
+
+@pytest.mark.parametrize(
+    ("target", "accepted"),
+    [
+        ("/demo/%73trong/vault", True),
+        ("/demo/strong/vault#top", True),
+        ("/demo/strong/%2e%2e/", False),
+        ("/demo%2fstrong/vault", False),
+        ("/demo/strong;x/vault", False),
+    ],
+)
+def test_a_return_address_is_judged_like_a_request(step_up_site, target, accepted):
+    answer = requests.get(step_up_site.url + "/login", params={"next": target}, allow_redirects=False, timeout=10)
+    if accepted:
+        assert answer.status_code == 200 and 'id="loginData"' in answer.text
+    else:
+        assert answer.status_code == 400 and message_for("redirect.not_allowed") in html.unescape(answer.text)
