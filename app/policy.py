@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.urlpath import JudgedPath, judge_path
 from app.yamlsource import Checker, Located, LocatedList
@@ -80,8 +80,7 @@ def compile_pattern(url: str, case_sensitive: bool = True) -> re.Pattern[str]:
     return re.compile(out, flags)
 
 
-@dataclass(frozen=True, slots=True)
-class Judgement:
+class Judgement(NamedTuple):
     """The resource for a request (None: none covers it), or why its path was refused (``reason``)."""
 
     resource: Resource | None
