@@ -34,6 +34,7 @@ _NORMAL = re.compile(r"(?:/[\w\-.~!$&'()*+,=@]*[\w\-~!$&'()*+,=@])*/?", re.ASCII
 _RAW_REFUSED = re.compile(rb"[\x00-\x1f\x7f\\#]")
 _HEX = b"0123456789abcdefABCDEF"
 _PARAMETERS = re.compile(r";[^/]*")
+_C1_CONTROL = re.compile("[\x80-\x9f]")
 _ORIGIN_FORM = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*)?([^?]*)")
 # Escapes of characters that mean something in a path: decoded, they would change the path's structure.
 _DECODED_REFUSALS = {
@@ -78,9 +79,9 @@ def judge_path(raw: str) -> JudgedPath:
         return JudgedPath(raw)
     if not raw.startswith("/"):
         return JudgedPath(reason="path.not_absolute")
-    decoded = _decode(raw)
-    if decoded.startswith("path."):
-        return JudgedPath(reason=decoded)
+    decoded, reason = _decode(raw)
+    if reason:
+        return JudgedPath(reason=reason)
     path, unresolved, reason = _normal_segments(decoded)
     if reason:
         return JudgedPath(reason=reason)
@@ -100,7 +101,7 @@ def path_of_request_target(target: str) -> str:
     return match[1] if match else target
 
 
-def _decode(raw: str) -> str:
+def _decode(raw: str) -> tuple[str, str | None]:
     """Every escape decoded, as UTF-8; or a ``path.*`` reason when an escape or a raw byte is refused."""
     try:
         data = raw.encode("latin-1")  # WSGI carries the request's bytes as latin-1 text
@@ -108,26 +109,29 @@ def _decode(raw: str) -> str:
         data = raw.encode("utf-8")
     refused = _RAW_REFUSED.search(data)
     if refused:
-        return _raw_refusal(refused[0])
+        return "", _raw_refusal(refused[0])
     pieces = data.split(b"%")
     out = bytearray(pieces[0])
     for piece in pieces[1:]:
         if len(piece) < 2 or piece[0] not in _HEX or piece[1] not in _HEX:
-            return "path.bad_percent_encoding"
+            return "", "path.bad_percent_encoding"
         byte = int(piece[:2], 16)
         if byte < 0x20 or byte == 0x7F:
-            return "path.control_character"
+            return "", "path.control_character"
         if byte in _DECODED_REFUSALS:
-            return _DECODED_REFUSALS[byte]
+            return "", _DECODED_REFUSALS[byte]
         out.append(byte)
         out += piece[2:]
     try:
         text = out.decode("utf-8")  # strict: overlong forms and surrogates are refused
     except UnicodeDecodeError:
-        return "path.bad_utf8"
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        return "path.unicode_compatibility"  # a fullwidth dot or slash, a ligature: some servers fold them
-    return text
+        return "", "path.bad_utf8"
+    if not text.isascii():
+        if _C1_CONTROL.search(text):
+            return "", "path.control_character"
+        if not unicodedata.is_normalized("NFKC", text):
+            return "", "path.unicode_compatibility"  # a fullwidth dot or slash, a ligature: some servers fold them
+    return text, None
 
 
 def _raw_refusal(byte: bytes) -> str:

@@ -55,6 +55,7 @@ def test_a_path_is_judged_in_its_decoded_normal_form(raw, path):
         ("/demo/level2%00/", "path.control_character"),
         ("/demo/level2%0d%0aX-Evil:%201/", "path.control_character"),
         ("/demo/level2%7F/", "path.control_character"),
+        ("/demo/level2%C2%85/", "path.control_character"),  # NEL, a C1 control
         ("/demo/level2\t/", "path.control_character"),
         ("/demo%252Flevel2/", "path.double_encoding"),
         ("/demo/%252e%252e/", "path.double_encoding"),
