@@ -127,3 +127,29 @@ def test_a_query_is_never_part_of_the_path(site):
     server, sessions = site
     assert ask(server, "/public/?x=/app/level2/secret", None).status_code == 200
     assert ask(server, "/app/level2/secret?x=/public/", sessions[1]).status_code == 403
+
+
+def test_a_resources_switches_apply_in_forward_auth_as_in_process(make_settings, app, add_user):
+    add_user("alice", password=PASSWORD)
+    settings = domains_settings()
+    settings["application_domains"]["Site"]["resources"] += [
+        {"url": "/Vault/**", "case_sensitive": True, "policy": "Vault"},  # a case-sensitive upstream's /Vault
+        {"url": "/portal/**", "path_parameters": True, "policy": "Staff"},  # a Servlet container's session ids
+    ]
+    application = create_app(
+        make_settings(extra=settings, schemes={"StrongPasswordScheme.yaml": STRONG_SCHEME}), testing=True
+    )
+    server = LiveServer(application).start()
+    try:
+        level_1 = _sign_in(server, "/app/")
+        assert ask(server, "/Vault/gold", level_1).status_code == 403
+        assert ask(server, "/vault/gold", level_1).status_code == 200  # another path there: public (/**)
+        assert ask(server, "/portal/orders;jsessionid=0123", level_1).status_code == 200
+        assert ask(server, "/portal/orders;jsessionid=0123", None).status_code == 401
+        refused = ask(server, "/portal;jsessionid=0123/orders", level_1)  # '/portal;...' is no /portal/** elsewhere
+        assert refused.status_code == 403 and refused.json()["error"] == "path.parameters"
+        assert ask(server, "/app/orders;jsessionid=0123", level_1).json()["error"] == "path.parameters"
+    finally:
+        server.stop()
+        with application.app_context():
+            db.engine.dispose()
