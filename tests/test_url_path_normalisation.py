@@ -7,7 +7,7 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given, settings  # no deadline: the machine is shared
 from hypothesis import strategies as st
 
 from app.urlpath import JudgedPath, judge_path, path_of_request_target
@@ -176,7 +176,7 @@ def merging_reading(path: str) -> str:
     return resolved + "/" if merged.endswith(("/", "/.", "/..")) and resolved != "/" else resolved
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(raw_paths)
 @example("/a//../b")
 @example("/public/.%2e/demo/")
@@ -188,7 +188,7 @@ def test_a_judged_path_is_what_every_reading_serves(raw):
     assert judged.path == rfc_3986_reading(decoded) == merging_reading(decoded)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(raw_paths)
 def test_a_judged_path_has_no_dot_segment_no_empty_segment_and_judges_to_itself(raw):
     judged = judge_path(raw)
@@ -205,14 +205,14 @@ def test_a_judged_path_has_no_dot_segment_no_empty_segment_and_judges_to_itself(
         assert "//" not in unresolved and "." not in unresolved.split("/") and ".." in unresolved.split("/")
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
 def test_any_text_is_judged_or_refused_never_an_exception(text):
     judged = judge_path("/" + text)
     assert (judged.path is None) != (judged.reason is None)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(raw_paths, st.data())
 def test_encoding_an_unreserved_character_changes_nothing(raw, data):
     in_escapes = {i + k for i, c in enumerate(raw) if c == "%" for k in (1, 2)}
