@@ -145,39 +145,40 @@ def _raw_refusal(byte: bytes) -> str:
 def _normal_segments(path: str) -> tuple[str, tuple[str, ...], str | None]:
     """RFC 3986 5.2.4 dot-segment removal with ``//`` merged; refuses where servers would disagree.
 
+    Two readers are followed: RFC 3986's, for which an empty segment is one
+    that ``..`` pops, and nginx's, which merges ``//`` first. Where they end on
+    different paths (``/a//../b``: ``/a/b`` or ``/b``) the path is refused.
     Returns the normal path, the path with its ``..`` kept (only if it had one)
     and a refusal reason.
     """
     segments = path.split("/")[1:]
-    out: list[str] = []
+    rfc: list[str] = []  # empty segments included
+    merged: list[str] = []
     kept: list[str] = []  # the segments of a reader that merges '//' and drops '.' but leaves '..' alone
-    after_empty = False  # an empty segment since the last one kept: '..' would pop it (RFC) or not (merged)
     last = len(segments) - 1
     for i, segment in enumerate(segments):
-        if segment == ".":
+        if segment in (".", ".."):
+            if segment == "..":
+                if not merged or not rfc:
+                    return "", (), "path.above_root"
+                rfc.pop()
+                merged.pop()
+                kept.append("..")
             if i == last:
-                out.append("")
-                kept.append("")
-            continue
-        if segment == "..":
-            if after_empty:
-                return "", (), "path.ambiguous_dot_segment"
-            if not out:
-                return "", (), "path.above_root"
-            out.pop()
-            kept.append("..")
-            if i == last:
-                out.append("")
+                rfc.append("")
+                merged.append("")
+                if segment == ".":
+                    kept.append("")
             continue
         if segment.endswith((".", " ")):
             return "", (), "path.trailing_dot_or_space"  # Windows drops them: 'admin.' is 'admin'
         if "::$" in segment:
             return "", (), "path.alternate_data_stream"  # NTFS: 'admin::$INDEX_ALLOCATION' is 'admin'
-        if segment == "" and i != last:
-            after_empty = True
-            continue
-        after_empty = False
-        out.append(segment)
-        kept.append(segment)
+        rfc.append(segment)
+        if segment or i == last:
+            merged.append(segment)
+            kept.append(segment)
+    if [s for s in rfc[:-1] if s] + rfc[-1:] != merged:
+        return "", (), "path.ambiguous_dot_segment"
     unresolved = ("/" + "/".join(kept),) if ".." in kept else ()
-    return "/" + "/".join(out), unresolved, None
+    return "/" + "/".join(merged), unresolved, None

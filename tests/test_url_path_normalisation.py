@@ -179,6 +179,7 @@ def merging_reading(path: str) -> str:
 @settings(max_examples=500, deadline=None)
 @given(raw_paths)
 @example("/a//../b")
+@example("/a//a/../..")
 @example("/public/.%2e/demo/")
 def test_a_judged_path_is_what_every_reading_serves(raw):
     judged = judge_path(raw)
@@ -222,3 +223,9 @@ def test_encoding_an_unreserved_character_changes_nothing(raw, data):
     i = data.draw(st.sampled_from(unreserved))
     encoded = raw[:i] + f"%{ord(raw[i]):02x}" + raw[i + 1 :]
     assert judge_path(encoded) == judge_path(raw)
+
+
+def test_an_empty_segment_popped_later_is_still_ambiguous():
+    # RFC 3986: '/a//a/../..' is '/a/' (the second '..' pops the empty segment); nginx merges first: '/'.
+    assert judge_path("/a//a/../..").reason == "path.ambiguous_dot_segment"
+    assert judge_path("/a//b/..").path == "/a/"  # both readings agree
