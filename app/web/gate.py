@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +24,7 @@ from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import db
 from app.runtime import current
+from app.urlpath import path_of_request_target
 from app.web.messages import message_for
 
 log = logging.getLogger("stepgate.gate")
@@ -50,7 +51,14 @@ def protect() -> Response | None:
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
-    resource = current().settings.application_domains.match(request.host, request.path, request.method)
+    judgement = current().settings.application_domains.judge(request.host, _raw_path(), request.method)
+    reason = judgement.reason
+    if reason is None and judgement.path.path != request.path:
+        reason = "path.not_normal"  # Flask routes the path as sent: it must be the one judged
+    if reason:
+        log.warning("refused %s %r: %s", request.method, request.environ.get("RAW_URI") or request.path, reason)
+        return error_page(reason, 400)
+    resource = judgement.resource
     g.resource = resource
     if resource is None or resource.policy.public:
         return None
@@ -217,6 +225,7 @@ def resource_for_target(target: str | None):
     ``/\\`` (browsers read both as another host), no control characters. An
     absolute http(s) URL is accepted only when a resource names its host
     (applications protected through their reverse proxy, ``app/forward_auth.py``).
+    The path is judged as requests are (``app/urlpath.py``): a refused path is no resource.
     """
     if target and target.startswith(("http://", "https://")):
         return _resource_on_named_host(target)
@@ -227,7 +236,8 @@ def resource_for_target(target: str | None):
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None
-    return current().settings.application_domains.match(request.host, parts.path, "GET")
+    path = path_of_request_target(target.partition("#")[0])  # the browser keeps the fragment to itself
+    return current().settings.application_domains.judge(request.host, path, "GET").resource
 
 
 def _resource_on_named_host(url: str):
@@ -238,7 +248,8 @@ def _resource_on_named_host(url: str):
     host = parts.netloc.lower()
     if not host or "@" in host or parts.scheme not in ("http", "https"):
         return None
-    resource = current().settings.application_domains.match(host, parts.path or "/", "GET")
+    path = path_of_request_target(url.partition("#")[0]) or "/"
+    resource = current().settings.application_domains.judge(host, path, "GET").resource
     return resource if resource is not None and resource.host == host else None
 
 
@@ -247,6 +258,17 @@ def error_page(reason: str | None, status: int, detail: str | None = None, retry
         render_template("error.html", reason=reason, message=message_for(reason), detail=detail, retry_url=retry_url),
         status,
     )
+
+
+def _raw_path() -> str:
+    """The path as the browser sent it, still percent-encoded (without the script root the server strips)."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:  # a server that keeps no raw URI: only the decoded path is left
+        return quote(request.path, safe="/;:@!$&'()*+,=~")
+    path = path_of_request_target(raw)
+    root = request.script_root
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _relative_target() -> str:
