@@ -107,7 +107,7 @@ def run_variant(name: str, provider: ProxiedProvider, args) -> dict:
     options, top, threads = VARIANTS[name]
     port = free_port()
     client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
-    settings = scratch_site({**site_settings(provider.issuer, client, options), **top}, args.database_url)
+    settings = scratch_site({**site_settings(port, provider.issuer, client, options), **top}, args.database_url)
     cookies = signed_in_sessions(settings, args.sessions)
     log = settings.parent / "access.log"
     env = {
@@ -152,7 +152,7 @@ def run_waves(name: str, provider: ProxiedProvider, args) -> list[tuple[list[int
     options, top, threads = VARIANTS[name]
     port = free_port()
     client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
-    settings = scratch_site({**site_settings(provider.issuer, client, options), **top}, args.database_url)
+    settings = scratch_site({**site_settings(port, provider.issuer, client, options), **top}, args.database_url)
     cookies = signed_in_sessions(settings, args.sessions)
     log = settings.parent / "access.log"
     env = {"STEPGATE_THREADS": str(threads), "STEPGATE_ACCESS_LOG": str(log)}

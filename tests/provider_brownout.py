@@ -175,11 +175,12 @@ class SessionChecks:
         return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
 
 
-def site_settings(issuer: str, client: dict, provider_options: dict | None = None) -> dict:
-    """The demo's JIT resources, an application behind forward-auth, and the provider as ``devop``."""
+def site_settings(port: int, issuer: str, client: dict, provider_options: dict | None = None) -> dict:
+    """stepgate on ``port``: the demo's JIT resources, an application behind forward-auth, the provider as ``devop``."""
     from tests.oidc_fixtures import DEMO_POLICIES, DEMO_RESOURCES
 
     return {
+        "external_url": f"http://127.0.0.1:{port}",  # the provider's registered callback is on this port
         "identity_providers": {
             "devop": {
                 "issuer": issuer,

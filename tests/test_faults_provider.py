@@ -50,7 +50,7 @@ def site(provider, make_settings):
     port = free_port()
     client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
     options = {"read_timeout": READ_TIMEOUT, "total_timeout": TOTAL_TIMEOUT}
-    settings = make_settings(extra=site_settings(provider.issuer, client, options))
+    settings = make_settings(extra=site_settings(port, provider.issuer, client, options))
     cookies = signed_in_sessions(settings, 40)
     with Gunicorn(settings, workers=2, port=port, env={"STEPGATE_THREADS": "4"}) as server:
         server.cookies = cookies
@@ -139,7 +139,7 @@ def test_a_slow_provider_cannot_stretch_a_sign_in_past_its_total_deadline(provid
     port = free_port()
     client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
     options = {"read_timeout": 10, "total_timeout": TOTAL_TIMEOUT}  # each call alone is in time; together, not
-    settings = make_settings(extra=site_settings(provider.issuer, client, options))
+    settings = make_settings(extra=site_settings(port, provider.issuer, client, options))
     signed_in_sessions(settings, 1)
     with Gunicorn(settings, workers=2, port=port) as server:
         pairs = prepared(server, provider, 1)
