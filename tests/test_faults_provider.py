@@ -124,14 +124,16 @@ def test_repeated_timeouts_open_the_breaker_which_answers_at_once_and_sign_ins_w
     assert all(status == 503 and seconds < 1 and retry == "5" for status, seconds, _, retry in answers), answers
 
     provider.proxy.passing()
-    back, successes, attempts = time.monotonic(), 0, []
+    back, successes, attempts, first = time.monotonic(), 0, [], None
     while successes < 4 and time.monotonic() - back < 10:
         [(status, *_)] = come_back(prepared(site, provider, 1, first=100 + len(attempts)))
         attempts.append(status)
         successes = successes + 1 if status == 302 else 0
+        first = first or (time.monotonic() - back if status == 302 else None)
         if status != 302:
             time.sleep(0.3)
     assert successes == 4, f"sign-ins did not work again within 10 s of the provider's return: {attempts}"
+    print(f"provider back: first sign-in after {first:.1f} s, 4 in a row after {time.monotonic() - back:.1f} s")
 
 
 def test_a_slow_provider_cannot_stretch_a_sign_in_past_its_total_deadline(provider, make_settings):
