@@ -114,8 +114,6 @@ STATUSES: dict[str, int] = {
     "idp.timeout": 504,
     "idp.unreachable": 502,
     "idp.bad_response": 502,
-    "idp.bad_discovery": 502,
-    "idp.bad_jwks": 502,
     "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
 }
