@@ -1,4 +1,4 @@
-"""Prometheus metrics: sign-ins, users, failures by reason, step latency (served by ``app/web/metrics.py``).
+"""Prometheus metrics: sign-ins, users, failures by reason, step latency, provider isolation (``app/web/metrics.py``).
 
 Counters come from audit events, counted once their transaction commits, so
 every branch that records ``signin.success``, ``user.provisioned`` or
@@ -19,6 +19,7 @@ from flask import g
 from prometheus_client import Counter, Histogram
 
 from app import audit
+from app.oidc import breaker, bulkhead
 
 AUDIT_EVENTS = Counter("stepgate_audit_events", "Committed audit events by name", ["event"])
 SIGNINS = Counter("stepgate_signins", "Successful sign-ins by scheme", ["scheme"])
@@ -33,6 +34,17 @@ STEP_SECONDS = Histogram(
     "Time spent in one step, by plugin",
     ["plugin"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+PROVIDER_BREAKER_TRANSITIONS = Counter(
+    "stepgate_provider_breaker_transitions",
+    "Circuit breaker state changes by identity provider and new state (open, half_open, closed)",
+    ["provider", "state"],
+)
+PROVIDER_CALLS_REJECTED = Counter(
+    "stepgate_provider_calls_rejected",
+    "Provider calls refused at once because the worker's bulkhead was full, by identity provider",
+    ["provider"],
 )
 
 
@@ -73,3 +85,13 @@ def _count(values: dict) -> None:
 
 
 audit.on_commit(_count)
+
+
+@breaker.on_transition
+def _breaker_moved(provider: str, state: breaker.State) -> None:
+    PROVIDER_BREAKER_TRANSITIONS.labels(provider, state.value).inc()
+
+
+@bulkhead.on_rejection
+def _bulkhead_full(provider: str) -> None:
+    PROVIDER_CALLS_REJECTED.labels(provider).inc()

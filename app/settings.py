@@ -67,6 +67,7 @@ KNOWN_KEYS = {
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    "max_concurrent_provider_calls",
     *EXTERNAL_KEYS,
     "database",
 }

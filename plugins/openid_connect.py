@@ -109,8 +109,9 @@ class OpenIDConnectPlugin(Plugin):
         request = AuthorizationRequest("", pending["state"], pending["nonce"], pending["code_verifier"])
         client = client_for(provider, DatabaseDocuments())
         try:
-            code = client.check_authorization_response(args)
-            identity = client.sign_in(code, pending["redirect_uri"], request, self.params.userinfo)
+            with client.deadline():  # discovery, keys, token and userinfo together: provider.total_timeout
+                code = client.check_authorization_response(args)
+                identity = client.sign_in(code, pending["redirect_uri"], request, self.params.userinfo)
         except OIDCError as exc:
             return _outcome(exc, provider.name)
         return self._signed_in(ctx, provider, identity)

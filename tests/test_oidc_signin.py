@@ -68,7 +68,7 @@ def test_an_unreachable_provider_ends_on_error_with_a_clear_page(make_jit_site):
     site = make_jit_site(with_devop=False)  # devop points at a closed loopback port
     with site.browser() as browser:
         page = browser.get("/demo/jit-nopassword/")
-    assert page.status_code == 401
+    assert page.status_code == 502  # the provider's fault, not the person's: a gateway error
     assert "be reached right now" in page.text and "<code>idp.unreachable</code>" in page.text
     with site.app.app_context():
         [step] = audit.query(event="step", reason="idp.unreachable")

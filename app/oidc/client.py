@@ -13,8 +13,10 @@ The calls to the provider go through ``app.oidc.transport`` (``http.client``
 with per-thread keep-alive connections) rather than a ``requests`` session,
 whose machinery cost about 0.7 ms more CPU per sign-in (bench/bench_oidc.py).
 One client, so one transport, per provider per process, shared by every request
-thread: nothing per sign-in is kept on it. The redirect URI, scope, state,
-nonce and verifier go in each call, and no token is ever held on the client.
+thread: nothing per sign-in is kept on it but the provider's circuit breaker,
+and every client shares the process's bulkhead (docs/provider-isolation.md).
+The redirect URI, scope, state, nonce and verifier go in each call, and no
+token is ever held on the client.
 
 The environment's proxy and CA bundle settings (``HTTP_PROXY``,
 ``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) are
@@ -34,7 +36,8 @@ from authlib.oauth2.auth import encode_client_secret_basic, encode_client_secret
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from app.oidc import authorization_response, errors, id_token, transport
+from app.oidc import authorization_response, bulkhead, errors, id_token, transport
+from app.oidc.breaker import CircuitBreaker
 from app.oidc.documents import DISCOVERY_TTL, JWKS_TTL, import_keys
 from app.oidc.providers import IdentityProvider
 from app.timeutil import utcnow
@@ -80,9 +83,17 @@ class OIDCClient:
     def __init__(self, provider: IdentityProvider, documents: DocumentStore, http: transport.Transport | None = None):
         self.provider = provider
         self.documents = documents
-        self.http = http or transport.Transport.from_environment(provider.timeout)
+        self.http = http or transport.Transport.from_environment(
+            provider.timeout,
+            breaker=CircuitBreaker(provider.name, provider.breaker_failures, provider.breaker_cooldown_seconds),
+            bulkhead=bulkhead.shared(provider.max_concurrent_calls),
+        )
         self._grant_uris: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._client_auth: tuple[dict[str, str], str] | None = None
+
+    def deadline(self):
+        """``with client.deadline():`` around a sign-in callback: its provider calls end within ``total_timeout``."""
+        return transport.deadline(self.provider.total_timeout)
 
     # -- discovery and keys -------------------------------------------------
 

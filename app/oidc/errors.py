@@ -30,6 +30,10 @@ def from_transport(exc: transport.TransportError, what: str) -> OIDCError:
         return OIDCError("idp.timeout", f"{what}: {exc}", malfunction=True)
     if isinstance(exc, transport.Unreachable):
         return OIDCError("idp.unreachable", f"{what}: {exc}", malfunction=True)
+    if isinstance(exc, transport.CircuitOpen):  # refused at once: the provider kept failing (app/oidc/breaker.py)
+        return OIDCError("idp.unavailable", f"{what}: {exc}", malfunction=True)
+    if isinstance(exc, transport.Busy):  # refused at once: threads kept for session checks (app/oidc/bulkhead.py)
+        return OIDCError("idp.busy", f"{what}: {exc}", malfunction=True)
     return OIDCError("idp.bad_response", f"{what}: {exc}", malfunction=True)
 
 

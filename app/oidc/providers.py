@@ -9,7 +9,7 @@ rather than an error, so Google can ship in the settings and light up when
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,12 +31,20 @@ KNOWN = {
     "read_timeout",
     "jwks_min_refresh_seconds",
     "leeway_seconds",
+    "total_timeout",
+    "breaker_failures",
+    "breaker_cooldown_seconds",
     "id_token_signed_response_alg",
     "max_id_token_age_seconds",
     "trusted_audiences",
     "max_age",
     "acr_values",
 }
+PROVIDER_CALLS_KEY = "max_concurrent_provider_calls"
+"""Top-level setting: provider calls one worker makes at once, all providers together (app/oidc/bulkhead.py)."""
+
+
+ISOLATION_DEFAULTS = (("total_timeout", 15.0), ("breaker_cooldown_seconds", 5.0))
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,14 @@ class IdentityProvider:
     read_timeout: float = 10.0
     jwks_min_refresh_seconds: int = 10
     leeway_seconds: int = 60
+    total_timeout: float = 15.0
+    """The most one sign-in callback waits on this provider: discovery, keys, token and userinfo together."""
+    breaker_failures: int = 3
+    """Consecutive timeouts or connection failures that open the circuit breaker (app/oidc/breaker.py)."""
+    breaker_cooldown_seconds: float = 5.0
+    """How long an open breaker refuses sign-ins before it lets one through as a probe."""
+    max_concurrent_calls: int = 2
+    """The top-level ``max_concurrent_provider_calls``, shared by every provider (one bulkhead per worker)."""
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     """OpenID Connect Core 3.1.3.7 rule 7: RS256 unless another was registered with the provider."""
     max_id_token_age_seconds: int = 600
@@ -78,6 +94,7 @@ class IdentityProvider:
 
 def parse_identity_providers(doc: Located, check: Checker) -> dict[str, IdentityProvider]:
     """The ``identity_providers`` mapping of a settings document; problems go to ``check``."""
+    calls = _whole(doc, PROVIDER_CALLS_KEY, 2, check)
     raw = doc.get("identity_providers")
     if raw is None:
         return {}
@@ -88,7 +105,7 @@ def parse_identity_providers(doc: Located, check: Checker) -> dict[str, Identity
         if body is not None:
             provider = _provider(name, body, check)
             if provider is not None:
-                providers[name] = provider
+                providers[name] = replace(provider, max_concurrent_calls=calls)
     return providers
 
 
@@ -114,6 +131,8 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
     numbers = {
         key: _number(body, key, default, check) for key, default in (("connect_timeout", 3.0), ("read_timeout", 10.0))
     }
+    numbers |= {key: _number(body, key, default, check) for key, default in ISOLATION_DEFAULTS}
+    numbers["breaker_failures"] = _whole(body, "breaker_failures", 3, check)
     whole = {
         key: int(_number(body, key, default, check, minimum=0))
         for key, default in (("jwks_min_refresh_seconds", 10), ("leeway_seconds", 60))
@@ -212,5 +231,13 @@ def _number(body: Located, key: str, default: float, check: Checker, minimum: fl
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
         check.add(body.problem(key, f"'{key}' must be a number >= {minimum:g}"))
+        return default
+    return value
+
+
+def _whole(body: Located, key: str, default: int, check: Checker) -> int:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        check.add(body.problem(key, f"'{key}' must be a whole number >= 1"))
         return default
     return value

@@ -23,6 +23,15 @@ calls need:
   proxy in absolute form, https URLs through a ``CONNECT`` tunnel.
 - Connect and read timeouts, a cap on the size of an answer, no redirects (a
   3xx is an answer like any other, which the caller refuses).
+- Deadlines, whatever the peer does at the TCP level: each request ends by
+  its connect plus read timeout in total, and every request inside
+  ``with deadline(seconds):`` (a sign-in callback: discovery, keys, token and
+  userinfo together) ends by that deadline. Every socket operation (connect,
+  TLS handshake, send, each receive) waits at most what is left, so a peer
+  that trickles one byte at a time cannot stretch a call.
+- Isolation, when built with them: a ``Bulkhead`` slot per call (refused at
+  once when full: ``Busy``) and the provider's ``CircuitBreaker`` (refused at
+  once while open: ``CircuitOpen``), told of every timeout or connection failure.
 
 Failures are raised as the small hierarchy below; ``app.oidc.errors`` turns
 them into reason codes. Their messages never carry request or response bodies
@@ -32,7 +41,10 @@ or headers, so they can go to the audit log as they are.
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import http.client
+import io
 import ipaddress
 import json
 import os
@@ -40,10 +52,15 @@ import select
 import socket
 import ssl
 import threading
+import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from app.oidc.breaker import CircuitBreaker
+from app.oidc.bulkhead import Bulkhead
 
 MAX_BODY = 1 << 20
 """The largest answer read from a provider (1 MiB); discovery documents and key sets are a few kB."""
@@ -60,6 +77,18 @@ class Timeout(TransportError):
 
 class Unreachable(TransportError):
     """No connection: refused, reset, unknown host, proxy refused, or TLS not trusted."""
+
+
+class Busy(TransportError):
+    """Refused before sending: this process already has as many provider calls out as it allows."""
+
+
+class CircuitOpen(TransportError):
+    """Refused before sending: the provider failed repeatedly and its circuit breaker is open."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class HTTPStatusError(TransportError):
@@ -194,6 +223,116 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
         return context
 
 
+# -- deadlines ----------------------------------------------------------------------
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("provider_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Every request inside ends within ``seconds`` from now, all together (an enclosing deadline still holds)."""
+    end = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(end if outer is None else min(outer, end))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+class _Budget:
+    """What one request may still wait: each socket operation gets its own timeout or what is left, the lesser."""
+
+    __slots__ = ("connect_timeout", "end", "read_timeout")
+
+    def __init__(self, connect_timeout: float, read_timeout: float):
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        end = time.monotonic() + connect_timeout + read_timeout
+        outer = _deadline.get()
+        self.end = end if outer is None else min(outer, end)
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def for_connect(self) -> float:
+        return self._within(self.connect_timeout)
+
+    def for_read(self) -> float:
+        return self._within(self.read_timeout)
+
+    def _within(self, timeout: float) -> float:
+        left = self.left()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return min(timeout, left)
+
+    def describe(self) -> str:
+        """Why a call timed out, for the log: its deadline, or one operation's timeout."""
+        return "deadline passed" if self.left() <= 0.001 else "read timed out"
+
+
+class _BoundedReader(io.RawIOBase):
+    """A socket's receiving side whose every ``recv`` waits at most what the budget leaves."""
+
+    def __init__(self, sock: socket.socket, budget: _Budget):
+        self._sock, self._budget = sock, budget
+        # the socket's own raw file: it keeps the socket open until closed, as http.client expects
+        # (HTTPConnection.close() hands a "Connection: close" answer's socket over to the response)
+        self._raw = sock.makefile("rb", buffering=0)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._sock.settimeout(self._budget.for_read())
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _BoundedSocket:
+    """What ``http.client.HTTPResponse`` reads from (it only calls ``makefile``), bounded by a budget."""
+
+    def __init__(self, sock: socket.socket, budget: _Budget):
+        self._sock, self._budget = sock, budget
+
+    def makefile(self, mode: str = "rb", *args, **kwargs) -> io.BufferedReader:
+        return io.BufferedReader(_BoundedReader(self._sock, self._budget))
+
+
+def _bounded_responses(budget: _Budget):
+    """A ``response_class`` for a connection: its answers (and a proxy's CONNECT answer) read within ``budget``."""
+
+    def response_class(sock, *args, **kwargs) -> http.client.HTTPResponse:
+        return http.client.HTTPResponse(_BoundedSocket(sock, budget), *args, **kwargs)
+
+    return response_class
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    budget: _Budget | None = None
+
+    def connect(self) -> None:
+        self.timeout = self.budget.for_connect() if self.budget else self.timeout
+        super().connect()
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """The TLS handshake waits at most what the TCP connect left, not a fresh connect timeout."""
+
+    budget: _Budget | None = None
+
+    def connect(self) -> None:
+        self.timeout = self.budget.for_connect() if self.budget else self.timeout
+        http.client.HTTPConnection.connect(self)  # TCP, and the proxy's CONNECT tunnel when there is one
+        if self.budget is not None:
+            self.sock.settimeout(self.budget.for_connect())
+        server_hostname = self._tunnel_host or self.host
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=server_hostname)
+
+
 # -- connections ------------------------------------------------------------------
 
 
@@ -227,18 +366,28 @@ class Transport:
         proxies: Proxies | None = None,
         ca_bundle: str | None = None,
         max_body: int = MAX_BODY,
+        breaker: CircuitBreaker | None = None,
+        bulkhead: Bulkhead | None = None,
     ):
         self.connect_timeout, self.read_timeout = timeout
         self.proxies = proxies or Proxies({})
         self.ca_bundle = ca_bundle
         self.max_body = max_body
+        self.breaker = breaker
+        self.bulkhead = bulkhead
         self._local = threading.local()
         self._routes: dict[str, tuple[Route, str]] = {}
 
     @classmethod
-    def from_environment(cls, timeout: tuple[float, float], max_body: int = MAX_BODY) -> Transport:
+    def from_environment(
+        cls,
+        timeout: tuple[float, float],
+        max_body: int = MAX_BODY,
+        breaker: CircuitBreaker | None = None,
+        bulkhead: Bulkhead | None = None,
+    ) -> Transport:
         """Proxies and CA bundle as the environment sets them now; later changes need a restart."""
-        return cls(timeout, Proxies.from_environment(), ca_bundle_from_environment(), max_body)
+        return cls(timeout, Proxies.from_environment(), ca_bundle_from_environment(), max_body, breaker, bulkhead)
 
     def get(self, url: str, headers: dict[str, str] | None = None) -> Response:
         return self.request("GET", url, headers=headers)
@@ -251,6 +400,48 @@ class Transport:
         self, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> Response:
         route, target = self._route(url)
+        budget = _Budget(self.connect_timeout, self.read_timeout)
+        if budget.left() <= 0:
+            raise Timeout("deadline passed before the call")
+        if self.breaker is not None and not self.breaker.allow():
+            raise CircuitOpen("circuit open after repeated failures", self.breaker.retry_after())
+        if self.bulkhead is not None and not self.bulkhead.try_enter(self.breaker.name if self.breaker else ""):
+            if self.breaker is not None:
+                self.breaker.abandoned()  # it may have been the probe
+            raise Busy(f"{self.bulkhead.limit} provider calls already out in this process")
+        try:
+            if self.breaker is None:
+                return self._request(route, target, budget, method, body, headers)
+            return self._observed(route, target, budget, method, body, headers)
+        finally:
+            if self.bulkhead is not None:
+                self.bulkhead.leave()
+
+    def _observed(self, route, target, budget, method, body, headers) -> Response:
+        """A call whose outcome the breaker hears: no answer (timeout, no connection) or an answer."""
+        try:
+            response = self._request(route, target, budget, method, body, headers)
+        except (Timeout, Unreachable) as exc:
+            self.breaker.failed(str(exc))
+            raise
+        except TransportError:
+            self.breaker.succeeded()  # an answer, if not a usable one
+            raise
+        except BaseException:
+            self.breaker.abandoned()
+            raise
+        self.breaker.succeeded()
+        return response
+
+    def _request(
+        self,
+        route: Route,
+        target: str,
+        budget: _Budget,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str] | None,
+    ) -> Response:
         sent = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         if route.absolute_form:
             sent.update(route.proxy.headers)
@@ -261,12 +452,12 @@ class Transport:
             connection = None
         if connection is not None:
             try:
-                return self._send(idle, route, connection, method, target, body, sent)
+                return self._send(idle, route, connection, budget, method, target, body, sent)
             except _Dead as exc:
                 if method != "GET":
                     raise Unreachable(f"{exc}; not resent, it may have reached the provider") from exc
         try:
-            return self._send(idle, route, self._connect(route), method, target, body, sent)
+            return self._send(idle, route, self._connect(route, budget), budget, method, target, body, sent)
         except _Dead as exc:
             raise Unreachable(str(exc)) from exc
 
@@ -305,22 +496,23 @@ class Transport:
         self._routes[url] = (route, target)
         return route, target
 
-    def _connect(self, route: Route) -> http.client.HTTPConnection:
+    def _connect(self, route: Route, budget: _Budget) -> http.client.HTTPConnection:
         scheme, host, port = route.key
         where = (route.proxy.host, route.proxy.port) if route.proxy else (host, port)
         if scheme == "https":
             context = tls_context(self.ca_bundle)
-            connection = http.client.HTTPSConnection(*where, timeout=self.connect_timeout, context=context)
+            connection = _HTTPSConnection(*where, timeout=self.connect_timeout, context=context)
             if route.proxy is not None:
                 connection.set_tunnel(host, port, headers=route.proxy.headers)
         else:
-            connection = http.client.HTTPConnection(*where, timeout=self.connect_timeout)
+            connection = _HTTPConnection(*where, timeout=self.connect_timeout)
+        connection.budget = budget
+        connection.response_class = _bounded_responses(budget)
         try:
             connection.connect()
-            connection.sock.settimeout(self.read_timeout)
         except TimeoutError as exc:
             connection.close()
-            raise Timeout("connect timed out") from exc
+            raise Timeout("deadline passed while connecting" if budget.left() <= 0 else "connect timed out") from exc
         except ssl.SSLCertVerificationError as exc:
             connection.close()
             raise Unreachable(f"TLS certificate refused: {exc.verify_message}") from exc
@@ -337,6 +529,7 @@ class Transport:
         idle: _Connections,
         route: Route,
         connection: http.client.HTTPConnection,
+        budget: _Budget,
         method: str,
         target: str,
         body: bytes | None,
@@ -345,6 +538,8 @@ class Transport:
         answer = None
         try:
             try:
+                connection.response_class = _bounded_responses(budget)  # this request's budget, on a reused one too
+                connection.sock.settimeout(budget.for_read())
                 connection.request(method, target, body, headers)
                 answer = connection.getresponse()
             except ConnectionError as exc:  # reset, broken pipe, closed before the status line
@@ -357,7 +552,7 @@ class Transport:
             if isinstance(exc, (_Dead, TransportError)):
                 raise
             if isinstance(exc, TimeoutError):
-                raise Timeout("read timed out") from exc
+                raise Timeout(budget.describe()) from exc
             if isinstance(exc, http.client.IncompleteRead):
                 raise Malformed("answer cut short") from exc
             if isinstance(exc, http.client.HTTPException):

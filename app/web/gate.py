@@ -25,7 +25,7 @@ from app.engine.scheme import Scheme
 from app.extensions import db
 from app.runtime import current
 from app.urlpath import path_of_request_target
-from app.web.messages import message_for
+from app.web.messages import message_for, retry_after_for, status_for
 
 log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
@@ -185,7 +185,9 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         _record_failure(state, scheme, result)
         db.session.commit()
     response = error_page(
-        result.reason, 401, retry_url=state.target_url if resource_for_target(state.target_url) else None
+        result.reason,
+        status_for(result.reason),
+        retry_url=state.target_url if resource_for_target(state.target_url) else None,
     )
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
@@ -254,10 +256,13 @@ def _resource_on_named_host(url: str):
 
 
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
-    return make_response(
+    response = make_response(
         render_template("error.html", reason=reason, message=message_for(reason), detail=detail, retry_url=retry_url),
         status,
     )
+    if status == 503 and retry_after_for(reason) is not None:
+        response.headers["Retry-After"] = str(retry_after_for(reason))
+    return response
 
 
 def _raw_path() -> str:

@@ -71,6 +71,8 @@ MESSAGES: dict[str, str] = {
     "idp.bad_discovery": "Your identity provider's configuration could not be used. Contact your administrator.",
     "idp.bad_jwks": "Your identity provider's signing keys could not be used. Contact your administrator.",
     "idp.token_refused": "Your identity provider refused to complete the sign-in. Start again.",
+    "idp.unavailable": "Your identity provider is unavailable right now. Try again shortly.",
+    "idp.busy": "Many sign-ins are waiting on your identity provider right now. Try again in a few seconds.",
     "idp.bad_token_type": "Your identity provider issued a kind of access token this server can't use.",
     "id_token.missing": "Your identity provider did not send an ID token.",
     "id_token.bad_signature": "The sign-in token is not signed by your identity provider; it was refused.",
@@ -107,6 +109,26 @@ MESSAGES: dict[str, str] = {
 
 DEFAULT = "Sign-in could not be completed."
 
+STATUSES: dict[str, int] = {
+    # the provider, not the person: a gateway's codes (RFC 9110 15.6), never 401
+    "idp.timeout": 504,
+    "idp.unreachable": 502,
+    "idp.bad_response": 502,
+    "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
+    "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
+}
+RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
+"""Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
+
 
 def message_for(reason: str | None) -> str:
     return MESSAGES.get(reason or "", DEFAULT)
+
+
+def status_for(reason: str | None) -> int:
+    """The HTTP status of a failed sign-in: 401 for a "no", 502/503/504 when the provider is at fault."""
+    return STATUSES.get(reason or "", 401)
+
+
+def retry_after_for(reason: str | None) -> int | None:
+    return RETRY_AFTER.get(reason or "")
