@@ -16,6 +16,7 @@ from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
+from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,7 @@ class Settings:
     admin_group: str = "admins"
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
 
     @property
     def base_dir(self) -> Path:
@@ -65,6 +67,7 @@ KNOWN_KEYS = {
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    "request_limits",
 }
 
 
@@ -113,6 +116,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     admin = _admin_settings(doc, check)
     deployment = parse_deployment(doc, check, base)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    request_limits = parse_request_limits(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -125,6 +129,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         deployment=deployment,
         identity_providers=providers,
         scim=scim,
+        request_limits=request_limits,
         **numbers,
         **admin,
     )

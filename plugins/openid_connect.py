@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from flask import redirect, render_template, url_for
 
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
+from app.oidc import logout
 from app.oidc.client import MAX_SUBJECT, AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
@@ -149,6 +150,8 @@ class OpenIDConnectPlugin(Plugin):
             "claims": identity.claims,
         }
         ctx.values["USERNAME"] = user_name.strip()
+        if (hint := logout.hint_for(provider, identity.id_token)) is not None:
+            ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
 
 

@@ -29,6 +29,8 @@ KNOWN = {
     "read_timeout",
     "jwks_min_refresh_seconds",
     "leeway_seconds",
+    "rp_initiated_logout",
+    "post_logout_redirect_uri",
 }
 
 
@@ -49,6 +51,8 @@ class IdentityProvider:
     read_timeout: float = 10.0
     jwks_min_refresh_seconds: int = 10
     leeway_seconds: int = 60
+    rp_initiated_logout: bool = False  # sign-out continues at the provider's end_session_endpoint (app/oidc/logout.py)
+    post_logout_redirect_uri: str = ""  # where the provider sends the browser after that; registered there too
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -113,9 +117,30 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
         trust_email=_bool(body, "trust_email", False, check),
         display_name=str(body.get("display_name") or ""),
         enabled=enabled,
+        **_logout_settings(name, body, check),
         **numbers,
         **whole,
     )
+
+
+def _logout_settings(name: str, body: Located, check: Checker) -> dict[str, Any]:
+    """``rp_initiated_logout`` and its ``post_logout_redirect_uri``: an absolute URL fixed here, never a request's."""
+    enabled = _bool(body, "rp_initiated_logout", False, check)
+    uri = body.get("post_logout_redirect_uri", "")
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if uri and (parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment):
+        check.add(body.problem("post_logout_redirect_uri", "'post_logout_redirect_uri' must be an absolute URL"))
+        uri = ""
+    elif uri and parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        check.add(body.problem("post_logout_redirect_uri", "'post_logout_redirect_uri' must use https"))
+    if enabled and not uri:
+        check.add(
+            body.problem(
+                "rp_initiated_logout",
+                f"provider '{name}': 'rp_initiated_logout' needs a 'post_logout_redirect_uri' (also registered there)",
+            )
+        )
+    return {"rp_initiated_logout": enabled, "post_logout_redirect_uri": uri if isinstance(uri, str) else ""}
 
 
 def _issuer(body: Located, check: Checker) -> str:

@@ -22,7 +22,9 @@ from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import db
+from app.oidc import logout as rp_logout
 from app.runtime import current
+from app.web import headers
 from app.web.messages import message_for
 
 log = logging.getLogger("stepgate.gate")
@@ -81,18 +83,45 @@ def auth_cred_submit() -> Response:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Response:
+    """GET asks; the POST (CSRF-checked like every form) signs out, so a link or image elsewhere can't.
+
+    A session from a provider with RP-initiated logout goes on to that
+    provider's ``end_session_endpoint``; the session here is revoked first.
+    """
+    target = request.values.get("next")
+    target = target if target and resource_for_target(target) is not None else None
+    if request.method != "POST":
+        for origin in _provider_logout_origins():
+            headers.allow_form_target(origin)
+        return make_response(render_template("logout.html", user=g.get("user"), next=target))
     token = request.cookies.get(SESSION_COOKIE)
+    hint = sessions.logout_hint(token) if g.session is not None else None
     if g.session is not None:
-        audit.record("signout", user_id=g.session.user_id, scheme=g.session.scheme)
+        audit.record(
+            "signout",
+            user_id=g.session.user_id,
+            scheme=g.session.scheme,
+            detail={"provider": hint.provider} if hint else None,
+        )
     sessions.revoke(token)
     db.session.commit()
-    target = request.args.get("next")
-    if target and resource_for_target(target) is not None:
-        response = redirect(target)
+    at_provider = rp_logout.end_session_url(current().settings.identity_providers or {}, hint)
+    if at_provider is not None:
+        response = redirect(at_provider, 303)
+    elif target is not None:
+        response = redirect(target, 303)
     else:
         response = make_response(render_template("signed_out.html"))
     response.delete_cookie(SESSION_COOKIE, path="/", domain=current().settings.deployment.session_cookie_domain)
     return response
+
+
+def _provider_logout_origins() -> list[str]:
+    """The end_session_endpoint this browser's session will go on to, for the confirmation form's CSP."""
+    hint = sessions.logout_hint(request.cookies.get(SESSION_COOKIE)) if g.session is not None else None
+    provider = (current().settings.identity_providers or {}).get(hint.provider) if hint else None
+    endpoint = rp_logout.end_session_endpoint(provider) if provider and provider.rp_initiated_logout else None
+    return [endpoint] if endpoint else []
 
 
 def begin(scheme: Scheme, target: str) -> Response:
@@ -140,6 +169,7 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
 
 def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Response:
     state = flow.state
+    hint = rp_logout.take_hint(state.data)  # the ID token goes to the session row, not the finished flow's
     flows.save(flow, status="done")
     sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
     user = identity.recall(result.user_id)  # as the steps read or provisioned it, if nothing changed it since
@@ -149,6 +179,7 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
         result.level,
         scheme.name,
         current().settings.session_lifetime_seconds,
+        logout=hint,
     )
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
