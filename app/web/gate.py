@@ -34,6 +34,7 @@ FLOW_COOKIE = "stepgate_flow"
 SESSION_COOKIE = "stepgate_session"
 _UNSAFE_TARGET = re.compile(r"[\x00-\x1f\\]")  # control characters, and backslashes (browsers read them as /)
 
+MAX_TARGET = flows.Flow.target_url.type.length
 _exempt_blueprints: set[str] = {"gate"}
 
 
@@ -127,6 +128,9 @@ def _provider_logout_origins() -> list[str]:
 def begin(scheme: Scheme, target: str) -> Response:
     """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
     settings = current().settings
+    if len(target) > MAX_TARGET:  # the flow row could not hold the way back; no browser needs such an address
+        log.warning("refused to start a flow for an address of %d characters", len(target))
+        return error_page("request.target_too_long", 414)
     flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
     audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
     return run(flow, None)

@@ -19,6 +19,7 @@ MESSAGES: dict[str, str] = {
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "request.bad_parameter": "The address carries a value this page can't use.",
+    "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
