@@ -40,6 +40,7 @@ _PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': pass
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
 _STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 Answer = tuple[int, list[tuple[str, str]], bytes]
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")  # what app/web/headers.py adds to every other answer
 
 
 class ForwardAuthMiddleware:
@@ -62,7 +63,7 @@ class ForwardAuthMiddleware:
             status, headers, body = decide(
                 environ.get("REMOTE_ADDR"), EnvironHeaders(environ), _cookie(environ, "stepgate_session")
             )
-        start_response(_STATUS[status], [*headers, ("Content-Length", str(len(body)))])
+        start_response(_STATUS[status], [*headers, _NOSNIFF, ("Content-Length", str(len(body)))])
         return [body]
 
 

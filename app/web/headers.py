@@ -49,7 +49,7 @@ def harden(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.endpoint not in CACHEABLE_ENDPOINTS:
+    if request.endpoint not in CACHEABLE_ENDPOINTS or response.status_code != 200 or response.mimetype == "text/html":
         headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", content_security_policy())
@@ -58,7 +58,7 @@ def harden(response: Response) -> Response:
 
 
 def content_security_policy() -> str:
-    styles = CONSOLE_STYLES if request.blueprint == "admin" else STRICT_STYLES
+    styles = CONSOLE_STYLES if g.get("admin") is not None else STRICT_STYLES  # a console page an admin sees
     targets = ["'self'", *sorted(_form_targets() | set(g.get("extra_form_targets", ())))]
     return "; ".join((*BASE_POLICY, styles, "form-action " + " ".join(targets)))
 
