@@ -114,7 +114,7 @@ def test_forward_auth_answers_carry_nosniff_and_no_store(client):
     assert answer.headers["X-Content-Type-Options"] == "nosniff" and answer.headers["Cache-Control"] == "no-store"
 
 
-def test_sign_in_forms_may_return_to_resources_protected_through_their_proxy(make_settings):
+def test_sign_in_forms_may_lead_to_proxied_resources_and_providers_but_nowhere_else(make_settings):
     from app import create_app
 
     domains = {
@@ -129,7 +129,7 @@ def test_sign_in_forms_may_return_to_resources_protected_through_their_proxy(mak
         db.create_all()
         policy = directives(application.test_client().get("/demo/").headers["Content-Security-Policy"])
         db.engine.dispose()
-    assert policy["form-action"] == ["'self'", "app.example.org:8443"]
+    assert policy["form-action"] == ["'self'", "app.example.org:8443", "http://127.0.0.1:9"]  # and the provider
 
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)

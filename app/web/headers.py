@@ -74,13 +74,16 @@ def _form_targets() -> set[str]:
     """Where a form's redirects may lead on every page.
 
     Hosts of resources protected through their reverse proxy (a sign-in
-    form's success returns there) and the issuers of providers with
-    RP-initiated logout (every page's sign-out form continues there).
+    form's success returns there) and the issuers of enabled providers (a
+    sign-out form continues at one with RP-initiated logout; a scheme may
+    send a submitted password form on to a provider's sign-in). The
+    self-registration hand-off needs nothing: it follows the provider's
+    callback, a plain navigation.
     """
     settings = current().settings
     hosts = {r.host for r in settings.application_domains.resources if r.host and _HOST_SOURCE.fullmatch(r.host)}
     for provider in (settings.identity_providers or {}).values():
-        if provider.enabled and provider.rp_initiated_logout:
+        if provider.enabled:
             parts = urlsplit(provider.issuer)
             hosts.add(f"{parts.scheme}://{parts.netloc}")
     return hosts
