@@ -265,7 +265,7 @@ def test_an_integer_parameter_is_ascii_digits_within_bounds_or_refused(raw):
     try:
         value = params.integer("n", raw, default=7, minimum=0, maximum=1000)
     except params.BadParameter:
-        assert raw.strip(" ") and not re.fullmatch(r"[+-]?[0-9]+", raw.strip(" "))
+        assert raw != "" and not re.fullmatch(r"[+-]?[0-9]+", raw.strip(" "))
     else:
         assert 0 <= value <= 1000
         assert value == 7 if raw == "" else re.fullmatch(r"[+-]?[0-9]+", raw.strip(" "))

@@ -168,6 +168,7 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         return response
     if isinstance(result, Succeeded):
         return _signed_in(flow, scheme, result)
+    rp_logout.take_hint(state.data)  # a failed flow's row keeps no ID token either
     return _failed(flow, scheme, result)
 
 

@@ -49,7 +49,8 @@ def harden(response: Response) -> Response:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
-    if request.endpoint not in CACHEABLE_ENDPOINTS or response.status_code != 200 or response.mimetype == "text/html":
+    static = request.endpoint in CACHEABLE_ENDPOINTS and response.status_code in (200, 304)
+    if not static or response.mimetype == "text/html":  # a sign-in page answered at a static URL is no file
         headers["Cache-Control"] = "no-store"
     if response.mimetype == "text/html":
         headers.setdefault("Content-Security-Policy", content_security_policy())
