@@ -230,6 +230,15 @@ def test_scim_paging_clamps_out_of_range_numbers_and_refuses_what_is_not_a_numbe
         assert answer.status_code == 400 and answer.json["scimType"] == "invalidSyntax", bad
 
 
+@pytest.mark.parametrize("method, path, status", [("GET", "/scim/v2/Groups", 404), ("POST", "/scim/v2/Schemas", 405)])
+def test_scim_answers_unknown_endpoints_and_methods_in_its_error_json(site, method, path, status):
+    client, headers = _client(site, "scim")
+    answer = client.open(path, method=method, headers=headers)
+    assert answer.status_code == status and answer.json["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert answer.json["status"] == str(status)
+    assert client.get("/no/such/page").mimetype == "text/html"  # elsewhere, Flask's own answer
+
+
 def test_console_ids_beyond_a_database_integer_are_not_found(site):
     client, _ = _client(site, "admin")
     assert client.get("/admin/users/" + "9" * 20).status_code == 404

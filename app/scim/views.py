@@ -12,7 +12,7 @@ import json
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.extensions import csrf, db
 from app.runtime import current
@@ -98,6 +98,21 @@ def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
 @bp.errorhandler(params.BadParameter)
 def bad_parameter(exc: params.BadParameter) -> Response:
     return scim_error(invalid_syntax(str(exc)))
+
+
+@bp.app_errorhandler(HTTPException)
+def routing_error(exc: HTTPException):
+    """What routing refuses under /scim/v2 (unknown endpoint, wrong method) answers in SCIM's error JSON too.
+
+    Routing fails before any blueprint is chosen, so this handler is the app's; elsewhere it hands the
+    exception back unchanged, for Flask to answer as it would have.
+    """
+    if not request.path.startswith(bp.url_prefix + "/") or exc.code is None:
+        return exc
+    response = scim_error(ScimError(exc.code, exc.description or exc.name))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
 
 
 @bp.errorhandler(RequestEntityTooLarge)
