@@ -6,7 +6,7 @@ the browser to the provider's end_session_endpoint with ``id_token_hint``.
 Both columns are empty for every other session.
 
 Revision ID: 5d1c0a7e9b21
-Revises: 3ae2cb7ae297
+Revises: b767c31454a0
 Create Date: 2026-12-02 06:50:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '5d1c0a7e9b21'
-down_revision = '3ae2cb7ae297'
+down_revision = 'b767c31454a0'
 branch_labels = None
 depends_on = None
 
