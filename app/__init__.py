@@ -45,7 +45,7 @@ def create_app(
             "using the shipped development secrets for %s; STEPGATE_ENV=production refuses them", ", ".join(dev_only)
         )
     app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
-    app.url_map.converters["int"] = params.BoundedInt  # before any route: ids beyond a 64-bit column are 404s
+    app.url_map.converters["int"] = params.BoundedInt  # before any route: ids beyond an SQL INTEGER are 404s
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
