@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import database, logging_setup, outage, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
+from app.web import headers, params, request_limits
 from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
@@ -43,6 +45,7 @@ def create_app(
             "using the shipped development secrets for %s; STEPGATE_ENV=production refuses them", ", ".join(dev_only)
         )
     app = Flask(__name__, instance_path=str(settings.base_dir / "instance"))
+    app.url_map.converters["int"] = params.BoundedInt  # before any route: ids beyond an SQL INTEGER are 404s
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -56,6 +59,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
+    request_limits.configure(app, settings.request_limits)
     app.session_interface = CookieSessionInterface()
     from app.web import edge
 
@@ -82,8 +86,19 @@ def _register(app: Flask) -> None:
         app.register_blueprint(blueprint)
     cli.register(app)
     reload.init_app(app)
+    headers.init_app(app)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):
         log.warning("refused a form without a valid CSRF token: %s", exc.description)
         return gate.error_page("form.csrf", 400)
+
+    @app.errorhandler(params.BadParameter)
+    def bad_parameter(exc: params.BadParameter):
+        log.info("refused %s %s: %s", request.method, request.path, exc)
+        return gate.error_page("request.bad_parameter", 400, str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge):
+        log.warning("refused a request body over %s bytes at %s", app.config["MAX_CONTENT_LENGTH"], request.path)
+        return gate.error_page("request.too_large", 413)

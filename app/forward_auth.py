@@ -48,6 +48,7 @@ _ORIGINAL_URL = re.compile(r"(https?)://([^/?#\\\x00-\x20\x7f]+)([^?]*)(\?.*)?",
 _STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
 _STATUS[503] = "503 Service Unavailable"  # the database is unavailable and the session is not cached: fail closed
 Answer = tuple[int, list[tuple[str, str]], bytes]
+_NOSNIFF = ("X-Content-Type-Options", "nosniff")  # what app/web/headers.py adds to every other answer
 
 
 class ForwardAuthMiddleware:
@@ -70,7 +71,7 @@ class ForwardAuthMiddleware:
             status, headers, body = decide(
                 environ.get("REMOTE_ADDR"), EnvironHeaders(environ), _cookie(environ, "stepgate_session")
             )
-        start_response(_STATUS[status], [*headers, ("Content-Length", str(len(body)))])
+        start_response(_STATUS[status], [*headers, _NOSNIFF, ("Content-Length", str(len(body)))])
         return [body]
 
 

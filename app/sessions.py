@@ -6,10 +6,10 @@ check reads the row (through ``check``), never just the cookie.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, bindparam, delete, insert, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import identity
@@ -30,6 +30,17 @@ class SignInSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     revoked: Mapped[bool] = mapped_column(default=False)
+    # RP-initiated logout (app/oidc/logout.py): the provider signed in with and its ID token, when it asks for it
+    logout_provider: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    logout_id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+@dataclass(frozen=True)
+class LogoutHint:
+    """What ending the session at its provider needs (RP-initiated logout, ``app/oidc/logout.py``)."""
+
+    provider: str
+    id_token: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,13 @@ def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
     return open_session(user_id, "", level, scheme, lifetime)[0]
 
 
-def open_session(user_id: int, user_name: str, level: int, scheme: str, lifetime: int) -> tuple[str, ValidSession]:
-    """``create``, also returning the session as ``check`` will find it once committed."""
+def open_session(
+    user_id: int, user_name: str, level: int, scheme: str, lifetime: int, logout: LogoutHint | None = None
+) -> tuple[str, ValidSession]:
+    """``create``, also returning the session as ``check`` will find it once committed.
+
+    ``logout`` keeps what signing out at the provider needs (RP-initiated logout) with the row.
+    """
     token = new_token()
     expires_at = in_seconds(lifetime)
     execute_core(
@@ -77,6 +93,8 @@ def open_session(user_id: int, user_name: str, level: int, scheme: str, lifetime
             "created_at": utcnow(),
             "expires_at": expires_at,
             "revoked": False,
+            "logout_provider": logout.provider if logout else None,
+            "logout_id_token": logout.id_token if logout else None,
         },
     )
     return token, ValidSession(user_id, user_name, level, scheme, expires_at)
@@ -104,6 +122,20 @@ def check_with_user(token: str | None) -> tuple[ValidSession, UserView] | None:
 def revoke(token: str | None) -> None:
     if token:
         db.session.execute(update(SignInSession).where(SignInSession.id_digest == digest(token)).values(revoked=True))
+
+
+def logout_hint(token: str | None) -> LogoutHint | None:
+    """What RP-initiated logout needs for this cookie's session, if it is live and its provider asked for it."""
+    if not token:
+        return None
+    row = db.session.execute(
+        select(_sessions.c.logout_provider, _sessions.c.logout_id_token).where(
+            _sessions.c.id_digest == digest(token), _sessions.c.revoked.is_(False), _sessions.c.expires_at > utcnow()
+        )
+    ).first()
+    if row is None or not row.logout_provider or not row.logout_id_token:
+        return None
+    return LogoutHint(row.logout_provider, row.logout_id_token)
 
 
 def revoke_all_for(user_id: int) -> None:

@@ -18,6 +18,7 @@ from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
+from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ class Settings:
     admin_group: str = "admins"
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
+    request_limits: RequestLimits = field(default_factory=RequestLimits)
     external: External = field(default_factory=External)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
@@ -68,6 +70,7 @@ KNOWN_KEYS = {
     *DEPLOYMENT_KEYS,
     "scim",
     "max_concurrent_provider_calls",
+    "request_limits",
     *EXTERNAL_KEYS,
     "database",
 }
@@ -116,6 +119,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     deployment = parse_deployment(doc, check, base)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    request_limits = parse_request_limits(doc, check)
     database = parse_database(doc, check)
     check.raise_if_any()
     return Settings(
@@ -128,6 +132,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         deployment=deployment,
         identity_providers=providers,
         scim=scim,
+        request_limits=request_limits,
         external=external,
         database=database,
         **numbers,

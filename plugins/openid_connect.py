@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from flask import redirect, render_template
 
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
-from app.oidc import authorization_response
+from app.oidc import authorization_response, logout
 from app.oidc.client import AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
@@ -153,6 +153,8 @@ class OpenIDConnectPlugin(Plugin):
             "claims": identity.claims,
         }
         ctx.values["USERNAME"] = user_name.strip()
+        if (hint := logout.hint_for(provider, identity.id_token)) is not None:
+            ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
 
 

@@ -88,5 +88,10 @@ class Browser:
             self.last = self.session.get(action, params=fields, **kwargs)
         return self.last
 
+    def sign_out(self, base_url: str | None = None) -> requests.Response:
+        """Sign out as a person does: the confirmation page, then its form (a POST with the CSRF token)."""
+        self.get(urljoin(base_url or self.base_url, "/logout"))
+        return self.submit()
+
     def cookie(self, name: str) -> str | None:
         return self.session.cookies.get(name)

@@ -53,12 +53,13 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> 
 class DevProvider:
     issuer: str
 
-    def register_client(self, redirect_uri: str) -> dict:
-        """A new client of the provider for one stepgate callback URL."""
+    def register_client(self, redirect_uri: str, post_logout_redirect_uris: list[str] | None = None) -> dict:
+        """A new client of the provider for one stepgate callback URL (and where RP-initiated logout may return)."""
         response = requests.post(
             f"{self.issuer}/reg",
             json={
                 "redirect_uris": [redirect_uri],
+                **({"post_logout_redirect_uris": post_logout_redirect_uris} if post_logout_redirect_uris else {}),
                 "grant_types": ["authorization_code"],
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "client_secret_basic",
@@ -157,7 +158,8 @@ def make_jit_site(make_settings, request):
 
     ``with_devop`` registers a client at the real development provider for this
     site's callback and configures it as provider ``devop`` (plus
-    ``devop_options`` such as ``trust_email``); ``database_url`` replaces the
+    ``devop_options`` such as ``trust_email``, or a function of the site's URL returning them; a
+    ``post_logout_redirect_uri`` among them is registered at the provider too); ``database_url`` replaces the
     test's SQLite database; ``providers``,
     ``schemes``, ``policies`` and ``resources`` add to the demo configuration; ``extra``
     adds other settings.
@@ -178,7 +180,10 @@ def make_jit_site(make_settings, request):
         configured = {}
         if with_devop:
             dev = request.getfixturevalue("devop")
-            client = dev.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
+            if callable(devop_options):  # options that name the site's own URL, known only now
+                devop_options = devop_options(f"http://127.0.0.1:{port}")
+            logout_uri = (devop_options or {}).get("post_logout_redirect_uri")
+            client = dev.register_client(f"http://127.0.0.1:{port}{CALLBACK}", [logout_uri] if logout_uri else None)
             configured["devop"] = {
                 "issuer": dev.issuer,
                 "client_id": client["client_id"],

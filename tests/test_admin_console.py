@@ -300,7 +300,7 @@ def test_reload_button_reports_a_refused_change_with_file_and_line(app, browser,
     sign_in(browser)
     scheme_file.write_text(scheme_file.read_text().replace("plugin: UserAuthenticationPlugin", "plugin: NoSuchPlugin"))
     page = browser.get("/admin/schemes")
-    form = next(f for f in _forms(page.text) if f["method"] == "post")
+    form = next(f for f in _forms(page.text) if f["action"].endswith("/schemes/reload"))
     done = browser.post(form["action"], data=form["fields"])
     assert "Reload refused" in done.text
     assert f"{scheme_file}:" in done.text and "unknown plugin &#39;NoSuchPlugin&#39;" in done.text

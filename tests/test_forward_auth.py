@@ -103,7 +103,9 @@ def test_public_resources_pass_and_unconfigured_urls_are_refused(stepgate):
 
 def test_logout_makes_the_copied_cookie_worthless_to_the_proxy(stepgate, session_cookie):
     assert ask(stepgate, session_cookie).status_code == 200
-    requests.get(stepgate.url + "/logout", cookies={"stepgate_session": session_cookie}, timeout=10)
+    with Browser(stepgate.url) as browser:
+        browser.session.cookies.set("stepgate_session", session_cookie)
+        browser.sign_out()
     assert ask(stepgate, session_cookie).status_code == 401
 
 

@@ -10,7 +10,7 @@ STRONG = "sunny-meadow-42"
 
 
 def sign_out(browser):
-    browser.get("/logout")
+    browser.sign_out()
 
 
 def test_the_second_sign_in_recognises_the_person_and_syncs_changed_claims(jit_site):

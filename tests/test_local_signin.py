@@ -154,7 +154,7 @@ def test_an_account_without_a_password_cannot_use_a_password_sign_in(browser, ad
 def test_logout_makes_a_copied_session_cookie_worthless(browser, live_server, alice):
     sign_in(browser)
     stolen = browser.cookie("stepgate_session")
-    browser.get("/logout")
+    browser.sign_out()
     with requests.Session() as thief:
         thief.cookies.set("stepgate_session", stolen, domain="127.0.0.1", path="/")
         page = thief.get(f"{live_server.url}/demo/", timeout=5)

@@ -220,7 +220,7 @@ def test_after_logout_the_proxy_asks_for_credentials_again(proxy):
         browser.get("/app/")
         browser.submit({"USERNAME": "alice", "PASSWORD": PASSWORD})
         cookie = browser.cookie("stepgate_session")
-        browser.get("/logout")
+        browser.sign_out()
         again = requests.get(proxy + "/app/", cookies={"stepgate_session": cookie}, allow_redirects=False, timeout=10)
         assert again.status_code == 302 and again.headers["Location"].startswith("/login?next=")
 

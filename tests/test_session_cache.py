@@ -101,7 +101,7 @@ def test_a_primed_session_still_ends_with_a_logout(jit_site):
     with jit_site.browser() as browser:
         provider_sign_in(browser, "/demo/jit-nopassword/", "jane", given_name="Jane")
         cookie = browser.cookie("stepgate_session")
-        browser.get("/logout")
+        browser.sign_out()
     with Browser(jit_site.url) as other:
         other.session.cookies.set("stepgate_session", cookie)
         page = other.get("/demo/jit-nopassword/")

@@ -48,7 +48,7 @@ def test_logout_on_one_process_refuses_the_copied_cookie_on_another_at_once(make
             cookie = browser.cookie("stepgate_session")
             assert signed_in_as(second.url, cookie) == "alice"  # now cached in the second process
             assert signed_in_as(second.url, cookie) == "alice"
-            browser.get("/logout")
+            browser.sign_out()
         assert signed_in_as(second.url, cookie) is None
         assert signed_in_as(first.url, cookie) is None
 
@@ -79,7 +79,7 @@ def test_a_node_that_hears_nothing_trusts_its_cache_no_longer_than_the_configure
         with sign_in(first.url) as browser:
             cookie = browser.cookie("stepgate_session")
             assert signed_in_as(second.url, cookie) == "alice"
-            browser.get("/logout")
+            browser.sign_out()
         assert signed_in_as(first.url, cookie) is None
         time.sleep(2.2)
         assert signed_in_as(second.url, cookie) is None
@@ -105,7 +105,7 @@ def test_redis_carries_a_logout_to_another_machine_long_before_the_bound(make_se
         with sign_in(first.url) as browser:
             cookie = browser.cookie("stepgate_session")
             assert signed_in_as(second.url, cookie) == "alice"
-            browser.get("/logout")
+            browser.sign_out()
         deadline = time.monotonic() + 3
         while signed_in_as(second.url, cookie) is not None:
             assert time.monotonic() < deadline, "the other node still honours the cookie 3 s after logout"

@@ -98,7 +98,7 @@ def test_a_sign_in_begun_on_one_node_finishes_on_the_other_and_both_honour_the_s
         for node in (first, second):
             page = browser.session.get(node.url + "/demo/", timeout=10)
             assert '<strong id="user-name">alice</strong>' in page.text, node.url
-        browser.session.get(first.url + "/logout", timeout=10)
+        browser.sign_out(first.url)
         assert '<strong id="user-name">' not in browser.session.get(first.url + "/demo/", timeout=10).text
 
 

@@ -69,6 +69,7 @@ class FederatedIdentity:
     issuer: str
     subject: str
     claims: dict[str, Any]
+    id_token: str = field(default="", repr=False)  # as received: the id_token_hint of RP-initiated logout
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ class OIDCClient:
         if use_userinfo:
             extra = self.userinfo(token.get("access_token", ""), claims["sub"])
             claims = {**claims, **{k: v for k, v in extra.items() if k not in PROTECTED_CLAIMS}}
-        return FederatedIdentity(claims["iss"], claims["sub"], claims)
+        return FederatedIdentity(claims["iss"], claims["sub"], claims, str(token.get("id_token") or ""))
 
 
 _clients: dict[IdentityProvider, OIDCClient] = {}

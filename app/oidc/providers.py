@@ -34,6 +34,8 @@ KNOWN = {
     "total_timeout",
     "breaker_failures",
     "breaker_cooldown_seconds",
+    "rp_initiated_logout",
+    "post_logout_redirect_uri",
     "id_token_signed_response_alg",
     "max_id_token_age_seconds",
     "trusted_audiences",
@@ -72,6 +74,8 @@ class IdentityProvider:
     """How long an open breaker refuses sign-ins before it lets one through as a probe."""
     max_concurrent_calls: int = 2
     """The top-level ``max_concurrent_provider_calls``, shared by every provider (one bulkhead per worker)."""
+    rp_initiated_logout: bool = False  # sign-out continues at the provider's end_session_endpoint (app/oidc/logout.py)
+    post_logout_redirect_uri: str = ""  # where the provider sends the browser after that; registered there too
     id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
     """OpenID Connect Core 3.1.3.7 rule 7: RS256 unless another was registered with the provider."""
     max_id_token_age_seconds: int = 600
@@ -150,10 +154,31 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
         trust_email=_bool(body, "trust_email", False, check),
         display_name=str(body.get("display_name") or ""),
         enabled=enabled,
+        **_logout_settings(name, body, check),
         **numbers,
         **whole,
         **validation,
     )
+
+
+def _logout_settings(name: str, body: Located, check: Checker) -> dict[str, Any]:
+    """``rp_initiated_logout`` and its ``post_logout_redirect_uri``: an absolute URL fixed here, never a request's."""
+    enabled = _bool(body, "rp_initiated_logout", False, check)
+    uri = body.get("post_logout_redirect_uri", "")
+    parts = urlsplit(uri) if isinstance(uri, str) else None
+    if uri and (parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment):
+        check.add(body.problem("post_logout_redirect_uri", "'post_logout_redirect_uri' must be an absolute URL"))
+        uri = ""
+    elif uri and parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        check.add(body.problem("post_logout_redirect_uri", "'post_logout_redirect_uri' must use https"))
+    if enabled and not uri:
+        check.add(
+            body.problem(
+                "rp_initiated_logout",
+                f"provider '{name}': 'rp_initiated_logout' needs a 'post_logout_redirect_uri' (also registered there)",
+            )
+        )
+    return {"rp_initiated_logout": enabled, "post_logout_redirect_uri": uri if isinstance(uri, str) else ""}
 
 
 def _validation_settings(body: Located, check: Checker) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from app.extensions import db
 from app.identity import User, UserAttribute, UserStatus
 from app.scim.errors import ScimError, invalid_value
 from app.scim.schema import UserInput
+from app.web.params import identifier
 
 
 def search(store: str, attribute: str | None, value: str | None, start: int, count: int) -> tuple[int, list[User]]:
@@ -42,7 +43,8 @@ def search(store: str, attribute: str | None, value: str | None, start: int, cou
 
 
 def get(store: str, user_id: str) -> User:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() and len(user_id) < 19 else None
+    key = identifier(user_id)  # ASCII digits within a 64-bit id, else no such user
+    user = db.session.get(User, key) if key is not None else None
     if user is None or user.store != store:
         raise ScimError(404, f"no user with id '{user_id}'")
     return user

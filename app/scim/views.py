@@ -11,7 +11,8 @@ import hmac
 import json
 import logging
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.extensions import csrf, db
 from app.runtime import current
@@ -21,6 +22,7 @@ from app.scim.errors import ScimError, invalid_syntax
 from app.scim.filter import parse_filter
 from app.scim.patch import apply_patch
 from app.scim.schema import parse_user, registration_id_of, render_user
+from app.web import params, request_limits
 from app.web.gate import exempt
 from app.web.urls import absolute
 
@@ -30,6 +32,7 @@ csrf.exempt(bp)
 
 MEDIA_TYPE = "application/scim+json"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+MAX_START_INDEX = 2**31  # further than any store reaches; keeps OFFSET within every database's integer
 
 
 def scim_response(body: dict | None, status: int = 200, headers: dict | None = None) -> Response:
@@ -75,27 +78,55 @@ def _location(user_id: int) -> str:
 
 
 def _body() -> dict:
-    body = request.get_json(force=True, silent=True)
+    """The JSON object sent, whatever the content type says; bounded in size and depth (app/web/request_limits.py)."""
+    try:
+        body = request_limits.json_body()
+    except request_limits.MalformedJSON as exc:
+        raise invalid_syntax(str(exc)) from None
     if not isinstance(body, dict):
         raise invalid_syntax("the request body must be a JSON object")
     return body
 
 
-def _int_arg(name: str, default: int, minimum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
+def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    """RFC 7644 3.4.2.4: a startIndex below 1 means 1 and a negative count means 0; past the end is an empty page."""
     try:
-        return max(int(raw), minimum)
-    except ValueError:
-        raise invalid_syntax(f"'{name}' must be an integer") from None
+        return params.integer(name, request.args.get(name), default, minimum, maximum)
+    except params.BadParameter as exc:
+        raise invalid_syntax(str(exc)) from None
+
+
+@bp.errorhandler(params.BadParameter)
+def bad_parameter(exc: params.BadParameter) -> Response:
+    return scim_error(invalid_syntax(str(exc)))
+
+
+@bp.app_errorhandler(HTTPException)
+def routing_error(exc: HTTPException):
+    """What routing refuses under /scim/v2 (unknown endpoint, wrong method) answers in SCIM's error JSON too.
+
+    Routing fails before any blueprint is chosen, so this handler is the app's; elsewhere it hands the
+    exception back unchanged, for Flask to answer as it would have.
+    """
+    if not request.path.startswith(bp.url_prefix + "/") or exc.code is None:
+        return exc
+    response = scim_error(ScimError(exc.code, exc.description or exc.name))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(exc: RequestEntityTooLarge) -> Response:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return scim_error(ScimError(413, f"the request body is larger than {limit} bytes"))
 
 
 @bp.get("/Users")
 def list_users() -> Response:
     settings = _settings()
-    start = _int_arg("startIndex", 1, 1)
-    count = min(_int_arg("count", discovery.MAX_RESULTS, 0), discovery.MAX_RESULTS)
+    start = _int_arg("startIndex", 1, 1, MAX_START_INDEX)
+    count = _int_arg("count", discovery.MAX_RESULTS, 0, discovery.MAX_RESULTS)
     attribute = value = None
     if request.args.get("filter"):
         attribute, value = parse_filter(request.args["filter"], settings.attribute_mapping)

@@ -23,8 +23,10 @@ from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import db
+from app.oidc import logout as rp_logout
 from app.runtime import current
 from app.urlpath import path_of_request_target
+from app.web import headers
 from app.web.messages import message_for, retry_after_for, status_for
 
 log = logging.getLogger("stepgate.gate")
@@ -34,6 +36,7 @@ FLOW_COOKIE = "stepgate_flow"
 SESSION_COOKIE = "stepgate_session"
 _UNSAFE_TARGET = re.compile(r"[\x00-\x1f\\]")  # control characters, and backslashes (browsers read them as /)
 
+MAX_TARGET = flows.Flow.target_url.type.length
 _exempt_blueprints: set[str] = {"gate"}
 
 
@@ -90,23 +93,53 @@ def auth_cred_submit() -> Response:
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Response:
+    """GET asks; the POST (CSRF-checked like every form) signs out, so a link or image elsewhere can't.
+
+    A session from a provider with RP-initiated logout goes on to that
+    provider's ``end_session_endpoint``; the session here is revoked first.
+    """
+    target = request.values.get("next")
+    target = target if target and resource_for_target(target) is not None else None
+    if request.method != "POST":
+        for origin in _provider_logout_origins():
+            headers.allow_form_target(origin)
+        return make_response(render_template("logout.html", user=g.get("user"), next=target))
     token = request.cookies.get(SESSION_COOKIE)
+    hint = sessions.logout_hint(token) if g.session is not None else None
     if g.session is not None:
-        audit.record("signout", user_id=g.session.user_id, scheme=g.session.scheme)
+        audit.record(
+            "signout",
+            user_id=g.session.user_id,
+            scheme=g.session.scheme,
+            detail={"provider": hint.provider} if hint else None,
+        )
     sessions.revoke(token)
     db.session.commit()
-    target = request.args.get("next")
-    if target and resource_for_target(target) is not None:
-        response = redirect(target)
+    at_provider = rp_logout.end_session_url(current().settings.identity_providers or {}, hint)
+    if at_provider is not None:
+        response = redirect(at_provider, 303)
+    elif target is not None:
+        response = redirect(target, 303)
     else:
         response = make_response(render_template("signed_out.html"))
     response.delete_cookie(SESSION_COOKIE, path="/", domain=current().settings.deployment.session_cookie_domain)
     return response
 
 
+def _provider_logout_origins() -> list[str]:
+    """The end_session_endpoint this browser's session will go on to, for the confirmation form's CSP."""
+    hint = sessions.logout_hint(request.cookies.get(SESSION_COOKIE)) if g.session is not None else None
+    provider = (current().settings.identity_providers or {}).get(hint.provider) if hint else None
+    endpoint = rp_logout.end_session_endpoint(provider) if provider and provider.rp_initiated_logout else None
+    return [endpoint] if endpoint else []
+
+
 def begin(scheme: Scheme, target: str) -> Response:
     """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
     settings = current().settings
+    if len(target) > MAX_TARGET:  # the flow row could not hold the way back; no browser needs such an address
+        log.warning("refused to start a flow for an address of %d characters", len(target))
+        return error_page("request.target_too_long", 414)
     flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
     audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
     return run(flow, None)
@@ -144,11 +177,13 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         return response
     if isinstance(result, Succeeded):
         return _signed_in(flow, scheme, result)
+    rp_logout.take_hint(state.data)  # a failed flow's row keeps no ID token either
     return _failed(flow, scheme, result)
 
 
 def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Response:
     state = flow.state
+    hint = rp_logout.take_hint(state.data)  # the ID token goes to the session row, not the finished flow's
     flows.save(flow, status="done")
     sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
     user = identity.recall(result.user_id)  # as the steps read or provisioned it, if nothing changed it since
@@ -158,6 +193,7 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
         result.level,
         scheme.name,
         current().settings.session_lifetime_seconds,
+        logout=hint,
     )
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()

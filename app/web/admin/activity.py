@@ -7,6 +7,7 @@ import re
 from flask import render_template, request, url_for
 
 from app import identity
+from app.web import params
 from app.web.admin import bp, queries
 
 _REF = re.compile(r"[0-9a-f]{16}")
@@ -36,7 +37,7 @@ def audit_log():
         flow=(args.get("flow") or "").strip() or None,
         scheme=(args.get("scheme") or "").strip() or None,
     )
-    page = queries.audit_events(filters, before=args.get("before", type=int))
+    page = queries.audit_events(filters, before=params.integer("before", args.get("before"), 0, 0) or None)
     kept = {k: v for k, v in args.items() if k != "before" and v}
     next_url = url_for("admin.audit_log", before=page.next_key, **kept) if page.next_key is not None else None
     return render_template("admin/audit.html", page=page, args=args, next_url=next_url)

@@ -8,6 +8,7 @@ from app import audit, federation, identity
 from app.extensions import db
 from app.identity import UserStatus
 from app.runtime import current
+from app.web import params
 from app.web.admin import actions, bp, queries
 from app.web.gate import error_page
 
@@ -21,10 +22,10 @@ def users():
         page = queries.users_by_name_prefix(store, value, after=args.get("after") or "")
         mode = "prefix"
     elif name and value:
-        page = queries.users_by_attribute(name, value, after=args.get("after", 0, type=int))
+        page = queries.users_by_attribute(name, value, after=params.integer("after", args.get("after"), 0, 0))
         mode = "attribute"
     else:
-        page = queries.users_by_id(after=args.get("after", 0, type=int))
+        page = queries.users_by_id(after=params.integer("after", args.get("after"), 0, 0))
         mode = "all"
     return render_template(
         "admin/users.html",
