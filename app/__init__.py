@@ -11,7 +11,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import database, logging_setup, session_cache
+from app import database, logging_setup, password_signin, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -28,6 +28,7 @@ def create_app(
     """Build the server from validated settings and schemes; refuse to start on any problem."""
     try:
         runtime = runtime or load_runtime(settings_path)
+        signin_settings = password_signin.load(runtime.settings.file)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
             click.echo(str(exc), err=True)
@@ -56,6 +57,7 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
+    password_signin.init_app(app, signin_settings)
     app.session_interface = CookieSessionInterface()
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(

@@ -65,6 +65,7 @@ KNOWN_KEYS = {
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    "password_signin",  # app/password_signin.py: lockout, throttling, reveal_account_state
 }
 
 

@@ -22,8 +22,9 @@ from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import db
+from app.password_signin import RETRY_AFTER
 from app.runtime import current
-from app.web.messages import message_for
+from app.web.messages import message_for, public_reason, status_for
 
 log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
@@ -176,8 +177,12 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
     )
     db.session.commit()
     response = error_page(
-        result.reason, 401, retry_url=state.target_url if resource_for_target(state.target_url) else None
+        result.reason,
+        status_for(result.reason, 401),
+        retry_url=state.target_url if resource_for_target(state.target_url) else None,
     )
+    if response.status_code == 429 and state.data.get(RETRY_AFTER):
+        response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: a throttled attempt
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
 
@@ -231,7 +236,9 @@ def _resource_on_named_host(url: str):
 
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
     return make_response(
-        render_template("error.html", reason=reason, message=message_for(reason), detail=detail, retry_url=retry_url),
+        render_template(
+            "error.html", reason=public_reason(reason), message=message_for(reason), detail=detail, retry_url=retry_url
+        ),
         status,
     )
 

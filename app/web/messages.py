@@ -1,14 +1,13 @@
 """What a person reads for each reason code.
 
 Reason codes are stable strings shared by logs, audit and metrics; the text is
-for people. Unknown user and wrong password read the same, on purpose.
+for people. Unknown user and wrong password read the same, on purpose, and so does every
+other refusal given before the password is proven (``CONCEALED``).
 """
 
 MESSAGES: dict[str, str] = {
     "credentials.missing": "Enter your user name and password.",
     "credentials.invalid": "The user name or password is incorrect.",
-    "user.not_found": "The user name or password is incorrect.",
-    "user.ambiguous": "More than one account matches; contact your administrator.",
     "user.locked": "This account is locked. Contact your administrator.",
     "user.disabled": "This account is disabled. Contact your administrator.",
     "user.no_password": "This account can't sign in with a password. Use the sign-in method it was created with.",
@@ -71,6 +70,39 @@ MESSAGES: dict[str, str] = {
 
 DEFAULT = "Sign-in could not be completed."
 
+# -- password sign-ins: no user enumeration (app/password_signin.py) -----------------------------
+
+INCORRECT = "The user name or password is incorrect."
+CONCEALED: dict[str, str] = {
+    "user.not_found": "No account has this user name.",
+    "user.no_password": MESSAGES["user.no_password"],
+    "account.locked": MESSAGES["user.locked"],
+    "account.disabled": MESSAGES["user.disabled"],
+    "account.locked_out": "This account is locked for a while after too many failed sign-ins. Try again later.",
+}
+"""Refusals given before the password is proven: each reads as INCORRECT unless
+``password_signin.reveal_account_state`` is on (intranets), when this text is shown."""
+
+MESSAGES["signin.throttled"] = "Too many sign-in attempts from here or for this account. Wait, then try again."
+STATUS: dict[str, int] = {"signin.throttled": 429}
+
 
 def message_for(reason: str | None) -> str:
+    if reason in CONCEALED:
+        return CONCEALED[reason] if _reveal() else INCORRECT
     return MESSAGES.get(reason or "", DEFAULT)
+
+
+def public_reason(reason: str | None) -> str | None:
+    """The reason code a page may show: a concealed one reads as ``credentials.invalid``."""
+    return "credentials.invalid" if reason in CONCEALED and not _reveal() else reason
+
+
+def status_for(reason: str | None, default: int) -> int:
+    return STATUS.get(reason or "", default)
+
+
+def _reveal() -> bool:
+    from app.password_signin import current_settings
+
+    return current_settings().reveal_account_state

@@ -1,0 +1,178 @@
+"""Account lockout: after so many failed password checks within a window, the account is locked for a while.
+
+This is the temporary lockout that directories and OAM apply by themselves. It
+is kept apart from ``users.status``: an administrator's ``locked`` stays until
+an administrator lifts it, while this one ends by itself after
+``duration_seconds`` (or sooner through the console or ``flask users unlock``).
+One row per account that has failed recently, in the shared database, so every
+flow, worker and node sees the same count.
+
+Counting is race-free without reading first: an attempt *reserves* its check
+with one atomic ``INSERT ... ON CONFLICT DO UPDATE SET failures = failures + 1
+RETURNING`` before the password hash runs. Parallel attempts each get their own
+number, so at most ``max_failures`` checks run per window however many arrive
+at once, and exactly one of them (the one numbered ``max_failures``) locks the
+account and writes the audit event. A right password gives its reservation
+back (the count starts again), as directories reset their bad-password count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, Integer, case, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app import audit
+from app.extensions import db, execute_core
+from app.timeutil import utcnow
+from app.yamlsource import Checker, Located
+
+
+class AccountLockout(db.Model):
+    __tablename__ = "account_lockouts"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+@dataclass(frozen=True)
+class LockoutSettings:
+    """``max_failures`` failed checks within ``window_seconds`` lock for ``duration_seconds`` (0 failures: off)."""
+
+    max_failures: int = 10
+    window_seconds: int = 900
+    duration_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class LockoutState:
+    """What the console shows: recent failures and, while locked out, until when."""
+
+    failures: int
+    locked_until: datetime | None
+
+    @property
+    def locked_out(self) -> bool:
+        return self.locked_until is not None and self.locked_until > utcnow()
+
+
+_table = AccountLockout.__table__
+
+
+def state_of(user_id: int) -> LockoutState:
+    row = db.session.execute(
+        select(_table.c.failures, _table.c.locked_until).where(_table.c.user_id == user_id)
+    ).first()
+    return LockoutState(row.failures, row.locked_until) if row else LockoutState(0, None)
+
+
+def locked_until(user_id: int) -> datetime | None:
+    """When the account's lockout ends, or None when it is not locked out now."""
+    state = state_of(user_id)
+    return state.locked_until if state.locked_out else None
+
+
+def reserve(settings: LockoutSettings, user_id: int) -> bool:
+    """Count one password check before it runs; False when the account may not be checked now.
+
+    False means locked out: either already, or because parallel attempts used up
+    the window's checks a moment ago (the one that reached the limit locks it).
+    """
+    if settings.max_failures <= 0:
+        return True
+    if locked_until(user_id) is not None:
+        return False
+    now = utcnow()
+    ended = _table.c.window_start <= now - timedelta(seconds=settings.window_seconds)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_table)
+        .values(user_id=user_id, failures=1, window_start=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[_table.c.user_id],
+            set_={
+                "failures": case((ended, 1), else_=_table.c.failures + 1),
+                "window_start": case((ended, now), else_=_table.c.window_start),
+            },
+        )
+        .returning(_table.c.failures)
+    )
+    return execute_core(statement).scalar_one() <= settings.max_failures
+
+
+def failed(settings: LockoutSettings, user_id: int, user_name: str) -> bool:
+    """The reserved check failed: lock the account when this was the window's last allowed failure.
+
+    Returns True when this call locked it. The conditional UPDATE makes exactly
+    one of several parallel callers the one that locks and audits.
+    """
+    if settings.max_failures <= 0:
+        return False
+    until = utcnow() + timedelta(seconds=settings.duration_seconds)
+    locked = execute_core(
+        update(_table)
+        .where(_table.c.user_id == user_id, _table.c.failures >= settings.max_failures)
+        .values(locked_until=until, failures=0, window_start=utcnow())
+    ).rowcount
+    if locked:
+        audit.record(
+            "account.locked",
+            user_id=user_id,
+            reason="lockout.max_failures",
+            detail={
+                "user_name": user_name,
+                "failures": settings.max_failures,
+                "window_seconds": settings.window_seconds,
+                "locked_until": until.isoformat(timespec="seconds"),
+            },
+        )
+    return bool(locked)
+
+
+def succeeded(user_id: int) -> None:
+    """The reserved check proved the password: the count starts again."""
+    over = or_(_table.c.locked_until.is_(None), _table.c.locked_until <= utcnow())
+    execute_core(delete(_table).where(_table.c.user_id == user_id, over))
+
+
+def unlock(user_id: int, user_name: str, by: str) -> bool:
+    """End the account's lockout now (console, CLI); True when it was locked out. Audited."""
+    until = locked_until(user_id)
+    db.session.execute(delete(AccountLockout).where(AccountLockout.user_id == user_id))
+    if until is None:
+        return False
+    audit.record(
+        "account.unlocked",
+        user_id=user_id,
+        detail={"user_name": user_name, "locked_until": until.isoformat(timespec="seconds"), "by": by},
+    )
+    return True
+
+
+def forget(user_id: int) -> None:
+    """Drop the account's row (the user is being deleted; SQLite does not cascade)."""
+    db.session.execute(delete(AccountLockout).where(AccountLockout.user_id == user_id))
+
+
+def parse_lockout(raw: object, where: Located, check: Checker) -> LockoutSettings:
+    """The ``lockout:`` block of ``password_signin``, checked with file and line."""
+    if raw is None:
+        return LockoutSettings()
+    raw = check.require_mapping(raw, where, "lockout", "password_signin.lockout")
+    if raw is None:
+        return LockoutSettings()
+    check.unknown_keys(raw, {"max_failures", "window_seconds", "duration_seconds"}, "password_signin.lockout")
+    defaults = LockoutSettings()
+    values = {}
+    for key, low, high in (("max_failures", 0, 1000), ("window_seconds", 1, 86400), ("duration_seconds", 1, 86400)):
+        value = raw.get(key, getattr(defaults, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            check.add(raw.problem(key, f"'lockout.{key}' must be a whole number from {low} to {high}"))
+            value = getattr(defaults, key)
+        values[key] = value
+    return LockoutSettings(**values)

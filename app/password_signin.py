@@ -1,0 +1,124 @@
+"""One password sign-in attempt: throttled, counted against lockout, answered alike until the password is proven.
+
+UserIdentificationPlugin (when it refuses a name typed with a password) and
+UserAuthenticationPlugin both end here, so every attempt costs the same and
+says the same to someone who does not know the password:
+
+1. throttling (app/throttling.py) per client address and per typed name,
+   known or not, before anything else: a throttled attempt is an ERROR
+   ``signin.throttled`` (asking again at once cannot succeed), which the gate
+   answers with 429 and ``Retry-After``;
+2. one argon2 verification, always: against the account's hash, or a dummy
+   hash for unknown names, ambiguous names, accounts without a password and
+   accounts locked out (whose own hash is not even tried: a locked-out person
+   sees the same page whether the password was right or not);
+3. the lockout count (app/lockout.py) of an existing account.
+
+The reason codes stay precise for the audit, logs and metrics
+(``user.not_found``, ``account.locked``, ``account.locked_out``,
+``user.no_password``...); app/web/messages.py shows all of these as the same
+"user name or password is incorrect" unless ``reveal_account_state`` is on.
+Only a proven password learns that its account is locked or disabled
+(``user.locked``, ``user.disabled``).
+
+Settings: the ``password_signin:`` block of the settings file, read and checked
+here (file:line), once, when the app is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask, current_app, has_app_context, has_request_context, request
+
+from app import lockout, throttling
+from app.engine import FlowContext, StepResult
+from app.lockout import LockoutSettings
+from app.passwords import spend_one_check, verify_password
+from app.throttling import ThrottleSettings
+from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
+
+KEY = "password_signin"
+_EXTENSION = "stepgate.password_signin"
+RETRY_AFTER = "retry_after"
+"""Flow data key: the seconds a throttled attempt should wait, for the gate's ``Retry-After``."""
+
+
+@dataclass(frozen=True)
+class PasswordSigninSettings:
+    lockout: LockoutSettings = field(default_factory=LockoutSettings)
+    throttling: ThrottleSettings = field(default_factory=ThrottleSettings)
+    reveal_account_state: bool = False
+    """True (intranets): say "locked", "disabled", "no password" before the password is proven."""
+
+
+def load(settings_file: str | Path) -> PasswordSigninSettings:
+    """The ``password_signin`` block of ``settings_file``; ConfigError with file:line on any problem."""
+    doc = load_yaml(settings_file)
+    if not isinstance(doc, Located):
+        raise ConfigError([Problem(str(settings_file), 1, "settings must be a YAML mapping")])
+    check = Checker()
+    parsed = parse(doc.get(KEY), doc, check)
+    check.raise_if_any()
+    return parsed
+
+
+def parse(raw: object, doc: Located, check: Checker) -> PasswordSigninSettings:
+    if raw is None:
+        return PasswordSigninSettings()
+    raw = check.require_mapping(raw, doc, KEY, KEY)
+    if raw is None:
+        return PasswordSigninSettings()
+    check.unknown_keys(raw, {"lockout", "throttling", "reveal_account_state"}, KEY)
+    reveal = raw.get("reveal_account_state", False)
+    if not isinstance(reveal, bool):
+        check.add(raw.problem("reveal_account_state", "'reveal_account_state' must be true or false"))
+        reveal = False
+    return PasswordSigninSettings(
+        lockout=lockout.parse_lockout(raw.get("lockout"), raw, check),
+        throttling=throttling.parse_throttling(raw.get("throttling"), raw, check),
+        reveal_account_state=reveal,
+    )
+
+
+def init_app(app: Flask, settings: PasswordSigninSettings) -> None:
+    app.extensions[_EXTENSION] = settings
+
+
+def current_settings() -> PasswordSigninSettings:
+    found = current_app.extensions.get(_EXTENSION) if has_app_context() else None
+    return found or PasswordSigninSettings()
+
+
+def collected_password(ctx: FlowContext) -> str | None:
+    """The password typed in this request, if a credential prompt collected one (``ctx.secrets``)."""
+    return next((value for value in ctx.secrets.values() if value), None)
+
+
+def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str = "user.not_found") -> StepResult:
+    """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt."""
+    settings = current_settings()
+    address = request.remote_addr if has_request_context() else None
+    throttled = throttling.hit(settings.throttling, current_app.config["SECRET_KEY"], address, name)
+    if throttled is not None:
+        ctx.data[RETRY_AFTER] = throttled.retry_after
+        return StepResult.error("signin.throttled", {"scope": throttled.scope, "retry_after": throttled.retry_after})
+    if user is None:
+        spend_one_check(password)
+        return StepResult.failure(cause)
+    detail = {"user_name": user.user_name}
+    if not lockout.reserve(settings.lockout, user.id):
+        spend_one_check(password)
+        return StepResult.failure("account.locked_out", detail)
+    if not verify_password(user.password_hash, password):  # no hash: the dummy one, same cost
+        locked = lockout.failed(settings.lockout, user.id, user.user_name)
+        if user.password_hash is None:
+            return StepResult.failure("user.no_password", detail)
+        if not user.active:  # the password was not proven: the state is for the audit, not the page
+            return StepResult.failure(f"account.{user.status}", {**detail, "password": "wrong"})
+        return StepResult.failure("credentials.invalid", {**detail, "locked": True} if locked else detail)
+    lockout.succeeded(user.id)
+    if not user.active:
+        return StepResult.failure(f"user.{user.status}", detail)
+    return StepResult.success(detail=detail)
