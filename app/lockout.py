@@ -7,13 +7,14 @@ an administrator lifts it, while this one ends by itself after
 One row per account that has failed recently, in the shared database, so every
 flow, worker and node sees the same count.
 
-Counting is race-free without reading first: an attempt *reserves* its check
-with one atomic ``INSERT ... ON CONFLICT DO UPDATE SET failures = failures + 1
-RETURNING`` before the password hash runs. Parallel attempts each get their own
+Counting never reads then writes: an attempt *reserves* its check with one
+atomic ``INSERT ... ON CONFLICT DO UPDATE SET failures = failures + 1
+RETURNING`` before the password hash runs (the same statement leaves a locked
+row alone and starts a new count once a window or a lockout has ended). Parallel attempts each get their own
 number, so at most ``max_failures`` checks run per window however many arrive
-at once, and exactly one of them (the one numbered ``max_failures``) locks the
-account and writes the audit event. A right password gives its reservation
-back (the count starts again), as directories reset their bad-password count.
+at once, and only the one numbered ``max_failures`` can lock the account and
+write the audit event. A right password ends the count (directories reset
+their bad-password count the same way).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, Integer, case, delete, or_, select, update
+from sqlalchemy import ForeignKey, Integer, and_, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -77,61 +78,61 @@ def locked_until(user_id: int) -> datetime | None:
     return state.locked_until if state.locked_out else None
 
 
-def reserve(settings: LockoutSettings, user_id: int) -> bool:
-    """Count one password check before it runs; False when the account may not be checked now.
+def reserve(settings: LockoutSettings, user_id: int) -> int | None:
+    """Count one password check before it runs: its number in the window, or None when it may not run.
 
-    False means locked out: either already, or because parallel attempts used up
-    the window's checks a moment ago (the one that reached the limit locks it).
+    None means locked out: either already, or because parallel attempts used up
+    the window's checks a moment ago (the one numbered ``max_failures`` locks it
+    if its password is wrong too). With lockout off every check is number 0.
     """
     if settings.max_failures <= 0:
-        return True
-    if locked_until(user_id) is not None:
-        return False
+        return 0
     now = utcnow()
-    ended = _table.c.window_start <= now - timedelta(seconds=settings.window_seconds)
+    c = _table.c
+    locked = and_(c.locked_until.is_not(None), c.locked_until > now)
+    fresh = or_(c.window_start <= now - timedelta(seconds=settings.window_seconds), c.locked_until.is_not(None))
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(_table)
         .values(user_id=user_id, failures=1, window_start=now, locked_until=None)
         .on_conflict_do_update(
-            index_elements=[_table.c.user_id],
-            set_={
-                "failures": case((ended, 1), else_=_table.c.failures + 1),
-                "window_start": case((ended, now), else_=_table.c.window_start),
+            index_elements=[c.user_id],
+            set_={  # every expression reads the row as it was: one atomic step, whatever runs beside it
+                "failures": case((locked, c.failures), (fresh, 1), else_=c.failures + 1),
+                "window_start": case((locked, c.window_start), (fresh, now), else_=c.window_start),
+                "locked_until": case((locked, c.locked_until), else_=None),
             },
         )
-        .returning(_table.c.failures)
+        .returning(c.failures, c.locked_until)
     )
-    return execute_core(statement).scalar_one() <= settings.max_failures
+    row = execute_core(statement).one()
+    if row.locked_until is not None or row.failures > settings.max_failures:
+        return None
+    return row.failures
 
 
-def failed(settings: LockoutSettings, user_id: int, user_name: str) -> bool:
-    """The reserved check failed: lock the account when this was the window's last allowed failure.
+def failed(settings: LockoutSettings, user_id: int, number: int, user_name: str) -> bool:
+    """Check ``number`` of the window failed: the window's last allowed one locks the account (audited).
 
-    Returns True when this call locked it. The conditional UPDATE makes exactly
-    one of several parallel callers the one that locks and audits.
+    Only one check per window carries that number, so parallel failures lock
+    and audit once. Returns True when this call locked the account.
     """
-    if settings.max_failures <= 0:
+    if settings.max_failures <= 0 or number < settings.max_failures:
         return False
     until = utcnow() + timedelta(seconds=settings.duration_seconds)
-    locked = execute_core(
-        update(_table)
-        .where(_table.c.user_id == user_id, _table.c.failures >= settings.max_failures)
-        .values(locked_until=until, failures=0, window_start=utcnow())
-    ).rowcount
-    if locked:
-        audit.record(
-            "account.locked",
-            user_id=user_id,
-            reason="lockout.max_failures",
-            detail={
-                "user_name": user_name,
-                "failures": settings.max_failures,
-                "window_seconds": settings.window_seconds,
-                "locked_until": until.isoformat(timespec="seconds"),
-            },
-        )
-    return bool(locked)
+    execute_core(update(_table).where(_table.c.user_id == user_id).values(locked_until=until))
+    audit.record(
+        "account.locked",
+        user_id=user_id,
+        reason="lockout.max_failures",
+        detail={
+            "user_name": user_name,
+            "failures": settings.max_failures,
+            "window_seconds": settings.window_seconds,
+            "locked_until": until.isoformat(timespec="seconds"),
+        },
+    )
+    return True
 
 
 def succeeded(user_id: int) -> None:

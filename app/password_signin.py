@@ -108,11 +108,12 @@ def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str 
         spend_one_check(password)
         return StepResult.failure(cause)
     detail = {"user_name": user.user_name}
-    if not lockout.reserve(settings.lockout, user.id):
+    number = lockout.reserve(settings.lockout, user.id)
+    if number is None:
         spend_one_check(password)
         return StepResult.failure("account.locked_out", detail)
     if not verify_password(user.password_hash, password):  # no hash: the dummy one, same cost
-        locked = lockout.failed(settings.lockout, user.id, user.user_name)
+        locked = lockout.failed(settings.lockout, user.id, number, user.user_name)
         if user.password_hash is None:
             return StepResult.failure("user.no_password", detail)
         if not user.active:  # the password was not proven: the state is for the audit, not the page
