@@ -7,14 +7,18 @@ an administrator lifts it, while this one ends by itself after
 One row per account that has failed recently, in the shared database, so every
 flow, worker and node sees the same count.
 
-Counting never reads then writes: an attempt *reserves* its check with one
-atomic ``INSERT ... ON CONFLICT DO UPDATE SET failures = failures + 1
-RETURNING`` before the password hash runs (the same statement leaves a locked
-row alone and starts a new count once a window or a lockout has ended). Parallel attempts each get their own
-number, so at most ``max_failures`` checks run per window however many arrive
-at once, and only the one numbered ``max_failures`` can lock the account and
-write the audit event. A right password ends the count (directories reset
-their bad-password count the same way).
+Counting never reads then writes: each check of the account's password is
+numbered by one atomic ``INSERT ... ON CONFLICT DO UPDATE SET failures =
+failures + 1 RETURNING`` (the same statement leaves a locked row alone and
+starts a new count once a window or a lockout has ended). Parallel attempts
+each get their own number; a number past ``max_failures`` is answered as
+locked out whatever the password was, so however many arrive at once, at most
+``max_failures`` of them learn anything, and only the one numbered
+``max_failures`` can lock the account and write the audit event. The number is
+taken after the hash (app/throttling.py says why: SQLite's write lock), with a
+read before it so a locked-out account's own hash is never tried. A right
+password ends the count (directories reset their bad-password count the same
+way).
 """
 
 from __future__ import annotations
@@ -78,12 +82,12 @@ def locked_until(user_id: int) -> datetime | None:
     return state.locked_until if state.locked_out else None
 
 
-def reserve(settings: LockoutSettings, user_id: int) -> int | None:
-    """Count one password check before it runs: its number in the window, or None when it may not run.
+def count_check(settings: LockoutSettings, user_id: int) -> int | None:
+    """Number this check of the account's password in its window; None when its answer must be "locked out".
 
-    None means locked out: either already, or because parallel attempts used up
-    the window's checks a moment ago (the one numbered ``max_failures`` locks it
-    if its password is wrong too). With lockout off every check is number 0.
+    None: locked out already, or parallel attempts used up the window's checks
+    a moment ago (the one numbered ``max_failures`` locks the account if its
+    password was wrong too). With lockout off every check is number 0.
     """
     if settings.max_failures <= 0:
         return 0
@@ -136,7 +140,7 @@ def failed(settings: LockoutSettings, user_id: int, number: int, user_name: str)
 
 
 def succeeded(user_id: int) -> None:
-    """The reserved check proved the password: the count starts again."""
+    """The check proved the password: the count starts again."""
     over = or_(_table.c.locked_until.is_(None), _table.c.locked_until <= utcnow())
     execute_core(delete(_table).where(_table.c.user_id == user_id, over))
 

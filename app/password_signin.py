@@ -5,14 +5,16 @@ UserAuthenticationPlugin both end here, so every attempt costs the same and
 says the same to someone who does not know the password:
 
 1. throttling (app/throttling.py) per client address and per typed name,
-   known or not, before anything else: a throttled attempt is an ERROR
-   ``signin.throttled`` (asking again at once cannot succeed), which the gate
-   answers with 429 and ``Retry-After``;
+   known or not: a spent budget is refused before anything else, without a
+   hash; a throttled attempt is an ERROR ``signin.throttled`` (asking again at
+   once cannot succeed), which the gate answers with 429 and ``Retry-After``;
 2. one argon2 verification, always: against the account's hash, or a dummy
    hash for unknown names, ambiguous names, accounts without a password and
    accounts locked out (whose own hash is not even tried: a locked-out person
    sees the same page whether the password was right or not);
-3. the lockout count (app/lockout.py) of an existing account.
+3. the attempt counted, atomically, against the throttling budgets and the
+   account's lockout (app/lockout.py); an attempt that went over either is
+   refused whatever its password.
 
 The reason codes stay precise for the audit, logs and metrics
 (``user.not_found``, ``account.locked``, ``account.locked_out``,
@@ -99,20 +101,29 @@ def collected_password(ctx: FlowContext) -> str | None:
 def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str = "user.not_found") -> StepResult:
     """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt."""
     settings = current_settings()
-    address = request.remote_addr if has_request_context() else None
-    throttled = throttling.hit(settings.throttling, current_app.config["SECRET_KEY"], address, name)
-    if throttled is not None:
-        ctx.data[RETRY_AFTER] = throttled.retry_after
-        return StepResult.error("signin.throttled", {"scope": throttled.scope, "retry_after": throttled.retry_after})
-    if user is None:
+    budget = (
+        settings.throttling,
+        current_app.config["SECRET_KEY"],
+        request.remote_addr if has_request_context() else None,
+        name,
+    )
+    if (spent := throttling.over_limit(*budget)) is not None:
+        return _throttled(ctx, spent)
+    locked_out = user is not None and lockout.locked_until(user.id) is not None
+    if user is None or locked_out:
         spend_one_check(password)
+        proven = False
+    else:
+        proven = verify_password(user.password_hash, password)  # no hash: the dummy one, same cost
+    if (over := throttling.hit(*budget)) is not None:  # counted after the hash: see app/throttling.py
+        return _throttled(ctx, over)
+    if user is None:
         return StepResult.failure(cause)
     detail = {"user_name": user.user_name}
-    number = lockout.reserve(settings.lockout, user.id)
+    number = None if locked_out else lockout.count_check(settings.lockout, user.id)
     if number is None:
-        spend_one_check(password)
         return StepResult.failure("account.locked_out", detail)
-    if not verify_password(user.password_hash, password):  # no hash: the dummy one, same cost
+    if not proven:
         locked = lockout.failed(settings.lockout, user.id, number, user.user_name)
         if user.password_hash is None:
             return StepResult.failure("user.no_password", detail)
@@ -123,3 +134,8 @@ def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str 
     if not user.active:
         return StepResult.failure(f"user.{user.status}", detail)
     return StepResult.success(detail=detail)
+
+
+def _throttled(ctx: FlowContext, refused: throttling.Throttled) -> StepResult:
+    ctx.data[RETRY_AFTER] = refused.retry_after
+    return StepResult.error("signin.throttled", {"scope": refused.scope, "retry_after": refused.retry_after})

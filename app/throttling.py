@@ -8,6 +8,12 @@ never lose a count. Every attempt counts, the refused ones too and the right
 passwords too, so a burst of parallel requests can't slip between a read and
 a write, and signing in to one's own account can't reset an attacker's budget.
 
+The count is written after the password hash (app/password_signin.py): on
+SQLite a write holds the database's one write lock until the request commits,
+and holding it through a hash would queue every sign-in of every worker behind
+it. A read before the hash refuses a spent budget without hashing; the atomic
+count after it refuses an attempt that went over, whatever its password.
+
 Values are kept as keyed digests (HMAC with the server's secret key): a user
 name field often receives a password typed in the wrong box, and addresses
 are personal data; the table only needs to tell them apart.
@@ -25,7 +31,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, Integer, String, case, delete
+from sqlalchemy import Index, Integer, String, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -70,20 +76,37 @@ def normalise_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
+def over_limit(settings: ThrottleSettings, secret: str, address: str | None, name: str | None) -> Throttled | None:
+    """The first rule whose budget is already spent, read without writing (an attempt refused for nothing)."""
+    for scope, key, rule in _keys(settings, secret, address, name):
+        row = db.session.execute(select(_table.c.hits, _table.c.window_start).where(_table.c.key == key)).first()
+        if row is not None and row.hits >= rule.limit and _ends(row.window_start, rule) > 0:
+            return Throttled(scope, _ends(row.window_start, rule))
+    return None
+
+
 def hit(settings: ThrottleSettings, secret: str, address: str | None, name: str | None) -> Throttled | None:
     """Count one attempt from ``address`` on ``name``; the first rule it goes over, or None."""
     refused = None
+    for scope, key, rule in _keys(settings, secret, address, name):
+        hits, started = _count(key, rule.window_seconds)
+        if hits > rule.limit and refused is None:
+            refused = Throttled(scope, max(1, _ends(started, rule)))
+    return refused
+
+
+def _keys(settings: ThrottleSettings, secret: str, address: str | None, name: str | None):
     for scope, value, rule in (
         ("address", address, settings.per_address),
         ("name", normalise_name(name) if name else None, settings.per_name),
     ):
-        if not value or rule.limit <= 0:
-            continue
-        hits, started = _count(_key(secret, scope, value), rule.window_seconds)
-        if hits > rule.limit and refused is None:
-            ends = started + timedelta(seconds=rule.window_seconds)
-            refused = Throttled(scope, max(1, math.ceil((ends - utcnow()).total_seconds())))
-    return refused
+        if value and rule.limit > 0:
+            yield scope, _key(secret, scope, value), rule
+
+
+def _ends(started: datetime, rule: Rule) -> int:
+    """Whole seconds until the window that began at ``started`` ends (Retry-After)."""
+    return math.ceil((started + timedelta(seconds=rule.window_seconds) - utcnow()).total_seconds())
 
 
 def purge_expired(settings: ThrottleSettings) -> int:
