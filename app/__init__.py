@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask_wtf.csrf import CSRFError
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import database, logging_setup, password_signin, session_cache
+from app import database, logging_setup, outage, password_signin, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -48,29 +47,26 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings.database_url, settings.database),
         TESTING=testing,
         STEPGATE_PROPAGATE_EXCEPTIONS=testing,
         SESSION_COOKIE_NAME="stepgate_csrf",
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.external.secure,
         WTF_CSRF_TIME_LIMIT=settings.flow_lifetime_seconds,
     )
     app.extensions["stepgate"] = runtime
     password_signin.init_app(app, signin_settings)
     app.session_interface = CookieSessionInterface()
-    if settings.trusted_proxies:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=settings.trusted_proxies,
-            x_proto=settings.trusted_proxies,
-            x_host=settings.trusted_proxies,
-            x_port=settings.trusted_proxies,
-        )
+    from app.web import edge
+
+    edge.init_app(app, settings.external)  # trusted proxies, the path prefix, the Host check
     app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
     with app.app_context():
-        database.tune(db.engine)
+        database.tune(db.engine, settings.database)
+        outage.init_app(app, db.engine)  # 503 with Retry-After while the database or Redis cannot serve
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     session_cache.init_app(app)
     csrf.init_app(app)

@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, lockout, password_signin, sessions, throttling
+from app import audit, identity, lockout, password_signin, sessions, throttling, usernames
 from app.extensions import db
 from app.runtime import current
 
@@ -211,18 +211,27 @@ def users_group() -> None:
 @click.option("--password", help="omit for an account that cannot sign in with a password")
 @click.option("--attr", "attrs", multiple=True, metavar="NAME=VALUE", help="an attribute; repeatable")
 def users_add(user_name: str, store: str, password: str | None, attrs: tuple[str, ...]) -> None:
-    """Create a user."""
+    """Create a user; its attributes are recorded as set (and proven) by an administrator."""
     if store not in current().settings.identity_stores:
         raise click.BadParameter(f"unknown identity store '{store}'", param_hint="--store")
+    try:
+        usernames.require(user_name)
+    except usernames.UserNameRefused as exc:
+        raise click.BadParameter(str(exc), param_hint="USER_NAME") from None
     attributes = dict(_pair(a) for a in attrs)
-    identity.create_user(store, user_name, attributes, password)
+    identity.create_user(store, user_name, attributes, password, provenance=identity.ADMIN)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        click.echo(f"user '{user_name}' already exists in store '{store}'", err=True)
+        taken = identity.find_by_user_name(store, user_name)
+        shown = f" as '{taken.user_name}'" if taken is not None and taken.user_name != user_name else ""
+        click.echo(f"user '{user_name}' already exists in store '{store}'{shown}", err=True)
         sys.exit(1)
-    audit.record("user.created", detail={"user_name": user_name, "store": store, "by": "cli"})
+    audit.record(
+        "user.created",
+        detail={"user_name": user_name, "store": store, "by": "cli", "source": "admin", "verified": True},
+    )
     db.session.commit()
     click.echo(f"created {store}/{user_name}")
 
@@ -250,8 +259,9 @@ def users_show(user_name: str, store: str) -> None:
         click.echo(f"  locked out after failed sign-ins until {state.locked_until:%Y-%m-%d %H:%M:%S} UTC")
     elif state.failures:
         click.echo(f"  {state.failures} failed sign-in(s) in the current window")
-    for name, value in user.attributes.items():
-        click.echo(f"  {name}: {value}")
+    for row in user.sorted_attribute_rows:
+        proof = "verified" if row.verified else "unverified"
+        click.echo(f"  {row.name}: {row.value}  [{row.source}, {proof}, {row.set_at:%Y-%m-%d %H:%M}]")
 
 
 @users_group.command("lock")

@@ -68,5 +68,27 @@ def link_user(user_id: int, issuer: str, subject: str, provider: str) -> None:
     )
 
 
+def email_proven(federated: dict, settings=None) -> bool:
+    """Whether this sign-in proves its ``email`` claim belongs to the person.
+
+    Only a provider marked ``trust_email: true`` proves it, and only when its
+    token says ``email_verified: true``. Anything else may be an address the
+    person typed and never confirmed, or one a lax provider lets anyone claim:
+    such an address may be stored, never used to link an account.
+    """
+    if settings is None:
+        from app.runtime import current
+
+        settings = current().settings
+    provider = (getattr(settings, "identity_providers", None) or {}).get(federated.get("provider"))
+    claims = federated.get("claims") or {}
+    return (
+        provider is not None
+        and provider.trust_email
+        and claims.get("email_verified") in (True, "true")
+        and isinstance(claims.get("email"), str)
+    )
+
+
 def links_of(user_id: int) -> list[FederatedLink]:
     return list(db.session.scalars(select(FederatedLink).where(FederatedLink.user_id == user_id)))

@@ -105,6 +105,18 @@ def save(record: FlowRecord, status: str = "active") -> None:
     record.stored = True
 
 
+def save_after_rollback(record: FlowRecord, status: str) -> None:
+    """``save`` in a new transaction after the last one was rolled back, which may have held the row's INSERT."""
+    state = record.state
+    values = {name: getattr(state, name) for name in _COLUMNS}
+    values["data"] = dict(state.data)
+    if execute_core(_UPDATE, {**values, "status": status, "key": digest(state.id)}).rowcount == 1:
+        record.stored = True
+        return
+    record.stored = False
+    save(record, status)
+
+
 def purge_expired() -> int:
     result = db.session.execute(delete(Flow).where(Flow.expires_at <= utcnow()))
     return result.rowcount or 0

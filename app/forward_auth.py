@@ -11,10 +11,15 @@ answer, in those proxies' convention:
   turns it into a redirect; ``forward_auth.signin_status: 302`` answers with the
   redirect itself, for Traefik and Caddy, which pass the answer on as it is);
 - 403: signed in, but the resource needs a higher authentication level, no
-  resource is configured for the URL, or the asker is not a configured proxy.
+  resource is configured for the URL, the asker is not a configured proxy, or
+  the path cannot be judged safely (a ``path.*`` reason; 403 and not 400
+  because nginx's ``auth_request`` turns any other refusal into a 500).
 
 Forwarded headers are believed only from ``forward_auth.proxies``: anyone else
-could claim any URL. A URL that no configured resource covers is refused.
+could claim any URL. A URL that no configured resource covers is refused. The
+path is judged as the application behind the proxy will serve it
+(``app/urlpath.py``): a path whose meaning depends on who decodes it is refused
+with its ``path.*`` reason, never matched as it was sent.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from flask import Flask
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import parse_cookie
 
-from app import session_cache
+from app import outage, session_cache
 from app.runtime import current
 from app.web.gate import resource_for_target
 from app.web.messages import message_for
@@ -38,7 +43,10 @@ PATH = "/forward-auth"
 _HEADER_SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
 _PLAIN = re.compile(r"[ !#-$&-~]*")  # printable ASCII without '%' and '"': passes through as it is
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f\\]")
+# scheme, authority, raw path (judged by app/urlpath.py, so '#', '\\' and control bytes stay in it), query
+_ORIGINAL_URL = re.compile(r"(https?)://([^/?#\\\x00-\x20\x7f]+)([^?]*)(\?.*)?", re.IGNORECASE | re.DOTALL)
 _STATUS = {200: "200 OK", 302: "302 Found", 400: "400 Bad Request", 401: "401 Unauthorized", 403: "403 Forbidden"}
+_STATUS[503] = "503 Service Unavailable"  # the database is unavailable and the session is not cached: fail closed
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -78,11 +86,18 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
         log.warning("forward-auth refused: the proxy sent no usable original URL")
         return _refuse("forward_auth.no_original_url", 400)
     url, host, path, method = original
-    resource = settings.application_domains.match(host, path, method)
+    judgement = settings.application_domains.judge(host, path, method)
+    if judgement.reason:
+        log.warning("forward-auth refused %s %r: %s", method, url, judgement.reason)
+        return _refuse(judgement.reason, 403)
+    resource = judgement.resource
     if resource is None:
         log.info("forward-auth refused %s %s: no configured resource", method, url)
         return _refuse("forward_auth.no_resource", 403)
-    checked = session_cache.check(session_cookie)
+    try:
+        checked = session_cache.check(session_cookie)
+    except Exception as exc:
+        return _unavailable(exc)
     if resource.policy.public:
         return _allow(checked)
     scheme = current().schemes[resource.policy.scheme]
@@ -102,13 +117,11 @@ def original_request(headers) -> tuple[str, str, str, str] | None:
         if not host:
             return None
         url = f"{proto}://{host}{uri}"
-    if _UNSAFE_URL.search(url):
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+    parts = _ORIGINAL_URL.fullmatch(url)
+    if parts is None or "@" in parts[2] or (parts[4] and _UNSAFE_URL.search(parts[4])):
         return None
     method = (headers.get("X-Original-Method") or headers.get("X-Forwarded-Method") or "GET").upper()
-    return url, parts.netloc.lower(), parts.path or "/", method
+    return url, parts[2].lower(), parts[3] or "/", method
 
 
 def _signin_location(url: str, path: str) -> str:
@@ -141,6 +154,16 @@ def _refuse(reason: str, status: int, location: str | None = None) -> Answer:
     if location:
         headers.append(("Location", location))
     return status, headers, body
+
+
+def _unavailable(exc: Exception) -> Answer:
+    """Fail closed: a session the cache cannot vouch for is refused while the database cannot be asked."""
+    fault = outage.fault_of(exc)
+    if fault is None:
+        raise exc
+    reason, seconds = outage.refuse(*fault)
+    status, headers, body = _refuse(reason, 503)
+    return status, [*headers, ("Retry-After", str(seconds))], body
 
 
 def _cookie(environ, name: str) -> str | None:

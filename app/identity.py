@@ -1,26 +1,61 @@
 """The identity store: users, their named attributes, and the operations on them.
 
 Users live in named stores (``identity_stores`` in settings); a user name is
-unique within its store, enforced by the database. Attributes are rows indexed
-by (name, value), so "find users whose mail is X" is an index lookup, never a
-table scan, at any store size.
+unique within its store in its normalised form (``app.usernames.key``: ``Admin``
+and ``ＡＤＭＩＮ`` are one name), enforced by a unique index on
+``users.user_name_key``. Attributes are rows indexed by (name, value), so "find
+users whose mail is X" is an index lookup, never a table scan, at any store size.
+
+Each attribute row also records its provenance: where its value came from
+(``admin``, ``scim``, ``provider:<name>``, ``self-registration``, ``user``),
+whether that source proved it, and when it was set. Only a proven value may
+link a federated identity to an account (``find_by_proven_attribute``);
+docs/identity-provenance.md says who proves what. The hot read paths
+(``with_attributes``/``view_of``, the session check) read name and value only.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, event, insert, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
+from app import usernames
 from app.extensions import db, execute_core
 from app.passwords import hash_password, verify_password
 from app.timeutil import utcnow
 
 ATTRIBUTE_VALUE_MAX = 2048
+USER_NAME_KEY_MAX = 1024
+"""Case folding may lengthen a name (``ß`` → ``ss``, ``ﬃ`` → ``ffi``)."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an attribute's value came from, and whether that source proved it.
+
+    ``verified`` means the value is known to belong to the person: an
+    administrator or SCIM (the organisation's own directory) set it, or a
+    provider trusted for e-mail (``trust_email``) sent it with
+    ``email_verified: true``. Nothing else proves a value.
+    """
+
+    source: str
+    verified: bool = False
+
+    @classmethod
+    def provider(cls, name: str, verified: bool = False) -> Provenance:
+        return cls(f"provider:{name}", verified)
+
+
+ADMIN = Provenance("admin", True)
+SCIM = Provenance("scim", True)
+SELF_REGISTRATION = Provenance("self-registration", False)
+BY_USER = Provenance("user", False)
 
 
 class UserStatus(enum.StrEnum):
@@ -29,13 +64,22 @@ class UserStatus(enum.StrEnum):
     DISABLED = "disabled"
 
 
+def _key_of_inserted_name(context) -> str:
+    """The key of a row inserted without one (bulk loads); the ORM and ``insert_user`` set it themselves."""
+    return usernames.key(context.get_current_parameters()["user_name"])
+
+
 class User(db.Model):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("store", "user_name"),)
+    __table_args__ = (
+        UniqueConstraint("store", "user_name"),
+        Index("uq_users_store_user_name_key", "store", "user_name_key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store: Mapped[str] = mapped_column(String(64))
     user_name: Mapped[str] = mapped_column(String(255))
+    user_name_key: Mapped[str] = mapped_column(String(USER_NAME_KEY_MAX), default=_key_of_inserted_name)
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -44,23 +88,44 @@ class User(db.Model):
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
     )
 
+    @validates("user_name")
+    def _keep_key(self, _, user_name: str) -> str:
+        self.user_name_key = usernames.key(user_name)
+        return user_name
+
     @property
     def active(self) -> bool:
         return self.status == UserStatus.ACTIVE.value
 
     @property
     def attributes(self) -> dict[str, str]:
-        return {row.name: row.value for row in sorted(self.attribute_rows, key=lambda r: r.name)}
+        return {row.name: row.value for row in self.sorted_attribute_rows}
 
-    def set_attribute(self, name: str, value: str | None) -> None:
+    @property
+    def sorted_attribute_rows(self) -> list[UserAttribute]:
+        return sorted(self.attribute_rows, key=lambda r: r.name)
+
+    def set_attribute(self, name: str, value: str | None, provenance: Provenance = ADMIN) -> bool:
+        """Set, change or (``None``) remove an attribute; True when the stored row changed.
+
+        A changed value takes the new source's provenance, so a value an
+        untrusted source changes is unproven again. The same value from a
+        source that proves it becomes proven; from one that doesn't, it keeps
+        the provenance it had.
+        """
         row = next((r for r in self.attribute_rows if r.name == name), None)
         if value is None:
             if row is not None:
                 self.attribute_rows.remove(row)
-        elif row is None:
-            self.attribute_rows.append(UserAttribute(name=name, value=attribute_value(value)))
-        else:
-            row.value = attribute_value(value)
+            return row is not None
+        value = attribute_value(value)
+        if row is None:
+            self.attribute_rows.append(_row(name, value, provenance))
+            return True
+        if row.value == value and (row.verified or not provenance.verified):
+            return False
+        row.value, row.source, row.verified, row.set_at = value, provenance.source, provenance.verified, utcnow()
+        return True
 
     def view(self) -> UserView:
         """This user as plain values, as ``UserView`` readers see it."""
@@ -86,7 +151,21 @@ class UserAttribute(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(128))
     value: Mapped[str] = mapped_column(String(ATTRIBUTE_VALUE_MAX))
+    # a row inserted without its provenance (a bulk load) is of unknown source, and unproven
+    source: Mapped[str] = mapped_column(String(160), default="unknown")
+    verified: Mapped[bool] = mapped_column(default=False)
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)
     user: Mapped[User] = relationship(back_populates="attribute_rows")
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(self.source, self.verified)
+
+
+def _row(name: str, value: str, provenance: Provenance) -> UserAttribute:
+    return UserAttribute(
+        name=name, value=value, source=provenance.source, verified=provenance.verified, set_at=utcnow()
+    )
 
 
 @dataclass(frozen=True)
@@ -199,7 +278,17 @@ def get_user(user_id: int) -> User | None:
 
 
 def find_by_user_name(store: str, user_name: str) -> User | None:
-    return db.session.scalar(select(User).where(User.store == store, User.user_name == user_name))
+    """The user of ``store`` with this name, compared in normalised form (``Admin`` finds ``admin``).
+
+    One probe of the key index answers, unless the name found is not the one
+    typed: then an account kept from before names were normalised may hold the
+    exact name (the migration keyed it apart), and the exact name wins.
+    """
+    found = db.session.scalar(select(User).where(User.store == store, User.user_name_key == usernames.key(user_name)))
+    if found is not None and found.user_name == user_name:
+        return found
+    exact = db.session.scalar(select(User).where(User.store == store, User.user_name == user_name))
+    return exact or found
 
 
 def find_by_attribute(store: str, name: str, value: str, limit: int = 2) -> list[User]:
@@ -216,32 +305,69 @@ def find_by_attribute(store: str, name: str, value: str, limit: int = 2) -> list
     return list(db.session.scalars(query))
 
 
+def find_by_proven_attribute(store: str, name: str, values: Iterable[str], limit: int = 2) -> list[User]:
+    """Users of ``store`` whose attribute ``name`` holds one of ``values`` and was proven (a link target)."""
+    query = (
+        select(User)
+        .join(UserAttribute)
+        .where(
+            UserAttribute.name == name,
+            UserAttribute.value.in_(sorted(set(values))),
+            UserAttribute.verified.is_(True),
+            User.store == store,
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
 _INSERT_USER = insert(_users).returning(_users.c.id)  # built once, as JIT provisioning runs them on sign-in
 _INSERT_ATTRIBUTE = insert(_attributes)
 
 
-def insert_user(store: str, user_name: str, attributes: dict[str, str], password: str | None = None) -> int:
+def insert_user(
+    store: str,
+    user_name: str,
+    attributes: dict[str, str],
+    password: str | None = None,
+    provenance: Mapping[str, Provenance] | Provenance = ADMIN,
+) -> int:
     """Insert a user and their attributes with two statements (JIT provisioning's path); return the id.
 
-    The unique (store, user_name) constraint raises IntegrityError at once, so
-    the caller runs this in a savepoint. Other paths use ``create_user``.
+    ``provenance`` is one for all attributes or one per attribute. The unique
+    (store, user name key) index raises IntegrityError at once, so the caller
+    runs this in a savepoint. Other paths use ``create_user``. The caller has
+    checked the name (``usernames.require``).
     """
+    now = utcnow()
     user_id = execute_core(
         _INSERT_USER,
         {
             "store": store,
             "user_name": user_name,
+            "user_name_key": usernames.key(user_name),
             "status": UserStatus.ACTIVE.value,
             "password_hash": hash_password(password) if password else None,
-            "created_at": utcnow(),
-            "updated_at": utcnow(),
+            "created_at": now,
+            "updated_at": now,
         },
     ).scalar_one()
     if attributes:
-        execute_core(
-            _INSERT_ATTRIBUTE,
-            [{"user_id": user_id, "name": name, "value": attribute_value(value)} for name, value in attributes.items()],
-        )
+        rows = []
+        for name, value in attributes.items():
+            of = provenance if isinstance(provenance, Provenance) else provenance[name]
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "name": name,
+                    "value": attribute_value(value),
+                    "source": of.source,
+                    "verified": of.verified,
+                    "set_at": now,
+                }
+            )
+        execute_core(_INSERT_ATTRIBUTE, rows)
     return user_id
 
 
@@ -255,12 +381,18 @@ def create_user(
     attributes: dict[str, str] | None = None,
     password: str | None = None,
     status: UserStatus = UserStatus.ACTIVE,
+    provenance: Provenance = ADMIN,
 ) -> User:
-    """Add a user to the session (not committed); the caller commits and handles IntegrityError."""
+    """Add a user to the session (not committed); the caller commits and handles IntegrityError.
+
+    The administrators' tools' path (CLI, SCIM, the demo seed): attributes are
+    ``ADMIN``-proven unless ``provenance`` says otherwise. The caller has checked
+    the name (``usernames.require``).
+    """
     user = User(store=store, user_name=user_name, status=status.value)
     user.set_password(password)
     for name, value in (attributes or {}).items():
-        user.set_attribute(name, value)
+        user.set_attribute(name, value, provenance)
     db.session.add(user)
     return user
 

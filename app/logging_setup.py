@@ -11,7 +11,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-_MARK = "_stepgate_json"
+_MARK = "_stepgate_handler"
+TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"  # gunicorn's, with the logger
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -30,19 +31,28 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(log_format: str) -> None:
-    """Install (or remove) the JSON handler on the ``stepgate`` logger; safe to call once per app."""
+    """Set the ``stepgate`` logger to INFO and give it a handler; safe to call once per app.
+
+    INFO, in both formats: an outage's warning and the line saying it is over
+    (app/outage.py, the Redis listener) must be seen, and a logger left at NOTSET
+    inherits the root's WARNING, which hides every "back" line. In text format
+    records go on to the host's handlers (pytest's, an application's); a host
+    that set none (gunicorn configures only its own loggers) gets a plain text
+    handler on stderr, beside gunicorn's lines.
+    """
     logger = logging.getLogger("stepgate")
-    ours = [h for h in logger.handlers if getattr(h, _MARK, False)]
-    for handler in ours:
+    for handler in [h for h in logger.handlers if getattr(h, _MARK, False)]:
         logger.removeHandler(handler)
-    if log_format != "json":
-        if ours:  # back to how the host set things up
-            logger.propagate = True
-            logger.setLevel(logging.NOTSET)
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    logger.setLevel(logging.INFO)
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logger.propagate = False
+    else:
+        logger.propagate = True
+        if logging.getLogger().handlers:
+            return
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT, "%Y-%m-%d %H:%M:%S %z"))
     setattr(handler, _MARK, True)
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False

@@ -6,14 +6,21 @@ either public or names an authentication scheme. For a request the most
 specific matching resource wins: a named host beats any host, a longer literal
 prefix beats a shorter one, then more literal characters beat fewer, an exact
 pattern beats a wildcard, listed methods beat all methods.
+
+Resources are matched against the path the upstream serves, never the raw one:
+``judge`` runs ``app.urlpath.judge_path`` first, so forward-auth, the in-process
+gate and return-address checks all judge a request the same way. Patterns are
+case-insensitive unless a resource says ``case_sensitive: true``; ``;``
+parameters are refused unless the resource says ``path_parameters: true``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from app.urlpath import JudgedPath, judge_path
 from app.yamlsource import Checker, Located, LocatedList
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -39,6 +46,8 @@ class Resource:
     policy: AuthenticationPolicy
     domain: str
     regex: re.Pattern[str]
+    case_sensitive: bool = False
+    path_parameters: bool = False  # ';' parameters may reach it (both readings must find this resource)
 
     def matches(self, host: str, path: str, method: str) -> bool:
         if self.host is not None and self.host != host.lower():
@@ -54,12 +63,13 @@ class Resource:
         return (self.host is not None, len(prefix), literal, "*" not in self.url, bool(self.methods))
 
 
-def compile_pattern(url: str) -> re.Pattern[str]:
+def compile_pattern(url: str, case_sensitive: bool = True) -> re.Pattern[str]:
     """``/hr/**`` matches /hr and everything below it; ``*`` matches within one segment."""
     out, i = "", 0
+    flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
     if url.endswith("/**"):
         base = url[:-3]
-        return re.compile(re.escape(base).replace(r"\*", "[^/]*") + r"(?:/.*)?")
+        return re.compile(re.escape(base).replace(r"\*", "[^/]*") + r"(?:/.*)?", flags)
     while i < len(url):
         if url.startswith("**", i):
             out, i = out + ".*", i + 2
@@ -67,14 +77,40 @@ def compile_pattern(url: str) -> re.Pattern[str]:
             out, i = out + "[^/]*", i + 1
         else:
             out, i = out + re.escape(url[i]), i + 1
-    return re.compile(out)
+    return re.compile(out, flags)
+
+
+class Judgement(NamedTuple):
+    """The resource for a request (None: none covers it), or why its path was refused (``reason``)."""
+
+    resource: Resource | None
+    path: JudgedPath
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class ApplicationDomains:
     resources: tuple[Resource, ...]
 
+    def judge(self, host: str, raw_path: str, method: str) -> Judgement:
+        """The resource for a raw (undecoded) path, judged as the upstream serves it."""
+        judged = judge_path(raw_path)
+        if judged.reason:
+            return Judgement(None, judged, judged.reason)
+        resource = self.match(host, judged.path, method)
+        for unresolved in judged.unresolved:
+            # Many applications route '/vault/<path>' without resolving '..': '/vault/..' must not change resources.
+            if self.match(host, unresolved, method) is not resource:
+                return Judgement(None, judged, "path.dot_segment")
+        if judged.without_parameters is not None:
+            # Servlet containers drop ';...' from each segment, most servers keep it: both must agree.
+            other = self.match(host, judged.without_parameters, method)
+            if other is not resource or (resource is not None and not resource.path_parameters):
+                return Judgement(None, judged, "path.parameters")
+        return Judgement(resource, judged)
+
     def match(self, host: str, path: str, method: str) -> Resource | None:
+        """The resource for an already judged (decoded, normal) path."""
         candidates = [r for r in self.resources if r.matches(host, path, method)]
         return max(candidates, key=lambda r: r.specificity) if candidates else None
 
@@ -146,7 +182,11 @@ def _resources(
         item = check.require_mapping(item, raw, i, "resource")
         if item is None:
             continue
-        check.unknown_keys(item, {"url", "host", "methods", "policy", "description"}, "resource")
+        check.unknown_keys(
+            item,
+            {"url", "host", "methods", "policy", "description", "case_sensitive", "path_parameters"},
+            "resource",
+        )
         url, policy_name = item.get("url"), item.get("policy")
         if not isinstance(url, str) or not url.startswith("/"):
             check.add(item.problem("url" if "url" in item else None, "resource 'url' must be a path starting with '/'"))
@@ -167,6 +207,12 @@ def _resources(
         if host is not None and (not isinstance(host, str) or "/" in host):
             check.add(item.problem("host", "'host' must be a host name, optionally with ':port'"))
             continue
+        switches = {key: item.get(key, False) for key in ("case_sensitive", "path_parameters")}
+        wrong = [key for key, value in switches.items() if not isinstance(value, bool)]
+        for key in wrong:
+            check.add(item.problem(key, f"resource '{key}' must be true or false"))
+        if wrong:
+            continue
         out.append(
             Resource(
                 url,
@@ -174,7 +220,8 @@ def _resources(
                 frozenset(str(m).upper() for m in methods),
                 policies[policy_name],
                 domain_name,
-                compile_pattern(url),
+                compile_pattern(url, switches["case_sensitive"]),
+                **switches,
             )
         )
     return out

@@ -10,7 +10,14 @@ taken from the provider).
 ``provision`` creates the user and its (issuer, subject) link in one savepoint
 and does not check first: the database's unique constraints decide a race, and
 the loser identifies again (social-core's ``associate_user``). A user name held
-by someone else is refused, never merged.
+by someone else is refused, never merged; so is one that differs from it only
+by case, width or invisible characters (``app.usernames``), and a name that
+holds such characters or mixes look-alike scripts is refused outright.
+
+Every attribute written here records its provenance: ``provider:<name>``,
+proven only for the ``email`` claim of a provider trusted for e-mail that says
+``email_verified`` (``federation.email_proven``). A sync that changes a value
+makes it unproven again unless this sign-in proves it.
 """
 
 from __future__ import annotations
@@ -21,12 +28,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity
+from app import audit, federation, identity, usernames
 from app.extensions import db
 
 SYNC_POLICIES = ("force", "import", "never")
-USER_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
-"""A user name from a claim: up to 255 characters, no control characters."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,14 @@ def map_claims(claims: dict[str, Any], policy: ProvisioningPolicy, *, creating: 
     return attributes
 
 
+def provenance_of(federated: dict[str, Any], attributes: dict[str, str], policy: ProvisioningPolicy) -> dict:
+    """Each attribute's provenance: this provider, proven only for a proven ``email``."""
+    proven = federation.email_proven(federated)
+    email = policy.attribute_of("email") if "email" in policy.key_claims else None
+    name = federated["provider"]
+    return {attribute: identity.Provenance.provider(name, proven and attribute == email) for attribute in attributes}
+
+
 def require_active(user: identity.UserView) -> identity.UserView:
     """A linked account that is locked or disabled is refused; never re-created or re-enabled."""
     if not user.active:
@@ -97,12 +110,15 @@ def provision(
     issuer, subject = federated["issuer"], federated["subject"]
     # No lookup first: the scheme's identification step has just looked, and an identity
     # linked meanwhile (or already) makes the INSERT fail on a unique constraint, below.
-    if not USER_NAME.fullmatch(user_name):
-        raise Refused("registration.bad_user_name", {"user_name": user_name[:64]})
+    try:
+        usernames.require(user_name)
+    except usernames.UserNameRefused as exc:
+        raise Refused("registration.bad_user_name", {"user_name": user_name[:64], "why": str(exc)}) from None
     attributes = map_claims(federated.get("claims") or {}, policy, creating=True)
+    sources = provenance_of(federated, attributes, policy)
     try:
         with db.session.begin_nested():
-            user_id = identity.insert_user(policy.store, user_name, attributes, password)
+            user_id = identity.insert_user(policy.store, user_name, attributes, password, sources)
             federation.link_user(user_id, issuer, subject, federated["provider"])
     except IntegrityError:
         linked = federation.find_linked_user(issuer, subject)
@@ -117,6 +133,7 @@ def provision(
             "store": policy.store,
             "provider": federated["provider"],
             "attributes": sorted(attributes),
+            "provenance": {name: _shown(of) for name, of in sorted(sources.items())},
             "password": password is not None,
             "by": "jit",
         },
@@ -132,6 +149,8 @@ def sync(user: identity.UserView | identity.User, federated: dict[str, Any], pol
 
     Comparing reads nothing more; only a change loads the ``User`` to write it
     (which also tells every worker's session cache that the user changed).
+    An unchanged value is not compared for provenance: one this sign-in would
+    prove is proven at the next change, or by an administrator.
     """
     if user.store != policy.store:
         return []
@@ -144,8 +163,9 @@ def sync(user: identity.UserView | identity.User, federated: dict[str, Any], pol
     if not changes:
         return []
     stored = user if isinstance(user, identity.User) else identity.get_user(user.id)
+    sources = provenance_of(federated, changes, policy)
     for attribute, value in changes.items():
-        stored.set_attribute(attribute, value)
+        stored.set_attribute(attribute, value, sources[attribute])
         audit.record(
             "user.attribute_changed",
             user_id=user.id,
@@ -154,9 +174,15 @@ def sync(user: identity.UserView | identity.User, federated: dict[str, Any], pol
                 "old": current.get(attribute),
                 "new": value,
                 "provider": federated.get("provider"),
+                "source": sources[attribute].source,
+                "verified": sources[attribute].verified,
             },
         )
     return list(changes)
+
+
+def _shown(provenance: identity.Provenance) -> str:
+    return f"{provenance.source}{'' if provenance.verified else ' (unverified)'}"
 
 
 def policy_of_scheme(scheme: Any) -> ProvisioningPolicy | None:

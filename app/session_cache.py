@@ -42,6 +42,8 @@ from app.timeutil import utcnow
 log = logging.getLogger("stepgate.sessions")
 CHANNEL = "stepgate:session-revocations"
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between the listener's attempts to reach Redis: doubling, capped
+REDIS_TIMEOUT = 2.0  # seconds any one Redis call may take: connecting, publishing, answering the listener's ping
+HEALTH_SECONDS = 3.0  # the listener pings a channel silent this long
 MAX_ENTRIES = 50_000
 _FLAG = "stepgate.revocation"
 
@@ -146,6 +148,8 @@ class SessionCache:
     def revoked(self) -> None:
         """A commit revoked something: tell this machine's processes, then the other machines."""
         self.file.bump()
+        if self.redis_url and getattr(self, "redis_lost_at", None) is not None:
+            return  # this process's listener has lost Redis and said so; a publish would only wait for nothing
         if self.redis_url:
             try:
                 with _redis(self.redis_url) as client:
@@ -174,18 +178,16 @@ class SessionCache:
         how long it lasted), not on every attempt: Redis may be down for hours.
         The cache is dropped when the connection is lost and again when it is back,
         since revocations published meanwhile were missed; in between, entries live
-        at most ``session_cache.seconds`` as always.
+        at most ``session_cache.seconds`` as always. A Redis that goes silent
+        without closing the connection (a hung proxy, a dropped route) is noticed
+        too: see ``_follow``.
         """
         while True:
             try:
                 with _redis(self.redis_url, name=f"stepgate-revocations-{os.getpid()}") as client:
-                    with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    with client.pubsub() as pubsub:
                         pubsub.subscribe(CHANNEL)
-                        self._remote += 1  # (re)subscribed: anything may have been missed meanwhile
-                        self._back_on_redis()
-                        for message in pubsub.listen():
-                            if message.get("type") == "message":
-                                self._remote += 1
+                        self._follow(pubsub)
             except Exception as exc:
                 if self.redis_lost_at is None:
                     self.redis_lost_at = time.monotonic()
@@ -194,13 +196,37 @@ class SessionCache:
                         "session revocation listener lost Redis (%s); retrying after %.0f s, doubling up to %.0f s, "
                         "and saying so once it is back. Meanwhile revocations on other machines reach this one "
                         "within session_cache.seconds (%ss)",
-                        exc,
+                        exc or type(exc).__name__,
                         RETRY_FIRST,
                         RETRY_MAX,
                         self.ttl,
                     )
                 wait, self.retry_delay = self.retry_delay, min(self.retry_delay * 2, RETRY_MAX)
                 time.sleep(wait)
+
+    def _follow(self, pubsub) -> None:
+        """Read the channel until Redis fails or stays silent.
+
+        Redis says nothing on an idle channel, so silence alone proves nothing: after
+        ``HEALTH_SECONDS`` without a word the listener pings, and a Redis that has
+        not answered ``REDIS_TIMEOUT`` seconds later is taken as lost.
+        """
+        heard = pinged = time.monotonic()
+        while True:
+            message = pubsub.get_message(timeout=1.0)
+            now = time.monotonic()
+            if message is not None:
+                heard = now
+                if message["type"] == "subscribe":
+                    self._remote += 1  # (re)subscribed: anything may have been missed meanwhile
+                    self._back_on_redis()
+                elif message["type"] == "message":
+                    self._remote += 1
+            if now - heard > HEALTH_SECONDS + REDIS_TIMEOUT:
+                raise TimeoutError(f"no answer from Redis for {now - heard:.0f} s")
+            if now - heard > HEALTH_SECONDS and pinged <= heard:
+                pubsub.ping("stepgate-liveness")
+                pinged = now
 
     def _back_on_redis(self) -> None:
         if self.redis_lost_at is not None:
@@ -215,8 +241,18 @@ class SessionCache:
 def _redis(url: str, name: str | None = None):
     """A Redis client; ``name`` shows in ``CLIENT LIST``, so an operator sees which process holds a connection."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    return redis.Redis.from_url(url, socket_connect_timeout=2, client_name=name)
+    # Every call bounded, and not retried inside redis-py: the listener has its own backoff, and a revocation
+    # must not keep a request waiting several timeouts.
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT,
+        client_name=name,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _read(token: str) -> CheckedSession | None:

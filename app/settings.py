@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.database import DatabaseSettings, parse_database
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
+from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
@@ -38,13 +40,14 @@ class Settings:
     application_domains: ApplicationDomains
     flow_lifetime_seconds: int = 600
     session_lifetime_seconds: int = 8 * 3600
-    trusted_proxies: int = 0
     identity_providers: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     scheme_reload_seconds: int = 2
     admin_group: str = "admins"
     deployment: Deployment = field(default_factory=Deployment)
     scim: ScimSettings | None = None
+    external: External = field(default_factory=External)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     @property
     def base_dir(self) -> Path:
@@ -59,12 +62,13 @@ KNOWN_KEYS = {
     "application_domains",
     "flow_lifetime_seconds",
     "session_lifetime_seconds",
-    "trusted_proxies",
     "identity_providers",
     "scheme_reload_seconds",
     "admin_group",
     *DEPLOYMENT_KEYS,
     "scim",
+    *EXTERNAL_KEYS,
+    "database",
     "password_signin",  # app/password_signin.py: lockout, throttling, reveal_account_state
 }
 
@@ -108,12 +112,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
         key: _positive_int(doc, key, default, check)
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
     }
-    trusted = doc.get("trusted_proxies", 0)
-    if not isinstance(trusted, int) or isinstance(trusted, bool) or trusted < 0:
-        check.add(doc.problem("trusted_proxies", "'trusted_proxies' must be a whole number >= 0"))
     admin = _admin_settings(doc, check)
     deployment = parse_deployment(doc, check, base)
+    external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    database = parse_database(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
@@ -122,10 +125,11 @@ def load_settings(path: str | Path | None = None) -> Settings:
         schemes_dir=(base / schemes_dir).resolve(),
         identity_stores=stores,
         application_domains=domains,
-        trusted_proxies=trusted,
         deployment=deployment,
         identity_providers=providers,
         scim=scim,
+        external=external,
+        database=database,
         **numbers,
         **admin,
     )

@@ -51,6 +51,8 @@ def scratch_site(extra: dict | None = None, database_url: str | None = None) -> 
         "schemes_dir": "schemes",
         # the shipped OpenID schemes need a provider to load; benchmark 2 replaces it with the real one
         "identity_providers": {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "bench", "client_secret": "-"}},
+        "external_url": "http://127.0.0.1",  # any port: the benchmarks' servers answer on free loopback ports
+        "allowed_hosts": ["localhost"],
         **(extra or {}),
     }
     path = base / "config" / "settings.yaml"
@@ -58,13 +60,17 @@ def scratch_site(extra: dict | None = None, database_url: str | None = None) -> 
     return path
 
 
-def federated_site(issuer: str, database_url: str | None = None) -> Path:
-    """A scratch site with the demo domain's JIT resources and the real development provider as ``devop``."""
+def federated_site(issuer: str, database_url: str | None = None, *, port: int) -> Path:
+    """A scratch site with the demo domain's JIT resources and the real development provider as ``devop``.
+
+    ``port``: where stepgate will serve, so that its ``redirect_uri`` is the provider's registered callback.
+    """
     from tests.oidc_fixtures import DEMO_POLICIES, DEMO_RESOURCES
 
     devop = {"issuer": issuer, "client_id": "stepgate", "client_secret": "bench-client-secret"}
     domains = {"Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}}
-    return scratch_site({"identity_providers": {"devop": devop}, "application_domains": domains}, database_url)
+    extra = {"identity_providers": {"devop": devop}, "application_domains": domains}
+    return scratch_site({**extra, "external_url": f"http://127.0.0.1:{port}"}, database_url)
 
 
 def flask(settings: Path, *args: str) -> str:

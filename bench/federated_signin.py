@@ -137,7 +137,7 @@ def main() -> None:
     provider, issuer = start_provider(port, floor_port)
     figures: dict[str, list[float]] = defaultdict(list)
     try:
-        settings = federated_site(issuer, args.database_url)
+        settings = federated_site(issuer, args.database_url, port=port)
         flask(settings, "db", "upgrade")
         floor_env = floor_environment(issuer, settings, args.database_url)
         with (

@@ -71,7 +71,7 @@ def identify(size: int, lookups: int, attribute: str) -> list[float]:
 def plan(attribute: str) -> str:
     """How the database runs the lookup (SQLite's EXPLAIN QUERY PLAN / PostgreSQL's EXPLAIN)."""
     if attribute == "uid":
-        sql = "SELECT id FROM users WHERE store = 'default' AND user_name = 'user0000001'"
+        sql = "SELECT id FROM users WHERE store = 'default' AND user_name_key = 'user0000001'"
     else:
         sql = (
             "SELECT users.id FROM users JOIN user_attributes ON users.id = user_attributes.user_id "

@@ -34,6 +34,7 @@ def build(users: int, base: Path):
         "secret_key": "bench-secret-key-0123456789",
         "database_url": f"sqlite:///{base / 'bench.db'}",
         "scim": {"tokens": [TOKEN]},
+        "external_url": "http://localhost",  # the test client's host
         "application_domains": {"Demo": {"authentication_policies": {"P": {"public": True}}, "resources": []}},
     }
     (base / "config" / "settings.yaml").write_text(yaml.safe_dump(settings))

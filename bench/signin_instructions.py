@@ -103,7 +103,7 @@ def measure(server: str, signins: int, helper: str) -> None:
     port = free_port()
     provider, issuer = start_provider(port)
     try:
-        settings = federated_site(issuer)
+        settings = federated_site(issuer, port=port)
         flask(settings, "db", "upgrade")
         if server == "floor":
             os.environ.update(floor_environment(issuer, settings))

@@ -86,7 +86,7 @@ def main() -> None:
     port = free_port()
     provider, issuer = start_provider(port)
     try:
-        settings = federated_site(issuer)
+        settings = federated_site(issuer, port=port)
         flask(settings, "db", "upgrade")
         from app import create_app
         from app.extensions import db

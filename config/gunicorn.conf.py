@@ -13,6 +13,8 @@ otherwise the problems are logged as file:line and the running workers keep
 serving what they loaded (see ``when_ready``).
 """
 
+import importlib.util
+import ipaddress
 import json
 import os
 import shutil
@@ -31,6 +33,33 @@ accesslog = os.environ.get("STEPGATE_ACCESS_LOG") or None
 # gunicorn >= 27 opens a control socket at one path in $HOME; several servers on one machine
 # (nodes, tests, benchmarks) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def _trusted_proxies() -> str:
+    """``forwarded_allow_ips`` from the settings' ``trusted_proxies``: "" (nobody) unless proxies are listed.
+
+    gunicorn's default ("127.0.0.1,::1") would let anything on this machine claim
+    https through ``X-Forwarded-Proto`` whatever the settings say. The master must
+    not import the application (see ``when_ready``), so the settings file is read
+    here with ``app/yamlsource.py`` alone; the workers validate it fully, with
+    file and line, and refuse to start on a bad value.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("STEPGATE_SETTINGS") or os.path.join(root, "config", "settings.yaml")
+    spec = importlib.util.spec_from_file_location("_stepgate_yamlsource", os.path.join(root, "app", "yamlsource.py"))
+    yamlsource = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = yamlsource  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(yamlsource)
+        listed = yamlsource.load_yaml(path).get("trusted_proxies") or []
+        return ",".join(str(ipaddress.ip_network(str(item), strict=False)) for item in listed)
+    except Exception:  # noqa: BLE001 - the workers report what is wrong; meanwhile trust nobody
+        return ""
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+forwarded_allow_ips = _trusted_proxies()
 
 # Metrics from every worker are aggregated through files in one directory
 # (prometheus_client's multiprocess mode); it must be set before the workers start.

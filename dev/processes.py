@@ -47,6 +47,7 @@ PROCESSES = [
         [str(BIN / "flask"), "--app", "app", "run", "--host", "127.0.0.1", "--port", str(WEB_PORT)],
         env={
             "DEVOP_ISSUER": f"http://127.0.0.1:{DEVOP_PORT}",
+            "STEPGATE_EXTERNAL_URL": f"http://127.0.0.1:{WEB_PORT}",
             "SCIM_TOKEN": SCIM_TOKEN,
             "REGISTRATION_SECRET_KEY": REGISTRATION_SECRET,
             "REGISTRATION_URL": f"http://127.0.0.1:{PAGE_PORT}/register",

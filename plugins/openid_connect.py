@@ -3,7 +3,8 @@
 First visit: redirect to the provider (or show a chooser when the step offers
 several). The provider sends the browser back to ``/oam/server/oidc/callback``,
 which resumes the flow here: ``state`` is checked first, in constant time, then
-the code is exchanged and the ID token validated. On success the flow holds
+RFC 9207's ``iss`` and the error answer (``app.oidc.authorization_response``),
+then the code is exchanged and the ID token validated (``app.oidc.id_token``). On success the flow holds
 ``federated = {provider, issuer, subject, claims}`` and ``USERNAME`` (from
 ``username_attr``) for later steps.
 
@@ -12,16 +13,21 @@ State, nonce and PKCE verifier live in the flow's persisted data, single use.
 
 from __future__ import annotations
 
-import hmac
+import logging
 from dataclasses import dataclass, field
 
-from flask import redirect, render_template, url_for
+from flask import redirect, render_template
 
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
-from app.oidc.client import MAX_SUBJECT, AuthorizationRequest, FederatedIdentity, client_for
+from app.oidc import authorization_response
+from app.oidc.client import AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
+from app.oidc.id_token import MAX_SUBJECT
 from app.oidc.providers import IdentityProvider
+from app.web.urls import absolute_for
+
+log = logging.getLogger("stepgate.oidc")
 
 PENDING = "oidc_pending"
 ALL_PROVIDERS = "*"
@@ -72,11 +78,11 @@ class OpenIDConnectPlugin(Plugin):
         return StepResult.challenge(page)
 
     def _start(self, ctx: FlowContext, provider: IdentityProvider) -> StepResult:
-        redirect_uri = url_for("oidc.callback", _external=True)
+        redirect_uri = absolute_for("oidc.callback")
         try:
             request = client_for(provider, DatabaseDocuments()).authorization_request(redirect_uri, self.params.scopes)
         except OIDCError as exc:
-            return _outcome(exc, provider)
+            return _outcome(exc, provider.name)
         ctx.data[PENDING] = {
             "provider": provider.name,
             "redirect_uri": redirect_uri,
@@ -89,27 +95,24 @@ class OpenIDConnectPlugin(Plugin):
         )
 
     def _callback(self, ctx: FlowContext, args) -> StepResult:
+        """The provider's answer, checked in order: bound to this flow, from its issuer, a code, then the tokens."""
         pending = ctx.data.pop(PENDING, None)  # single use, whatever happens next
-        received = str(args.get("state") or "").encode()
-        if not pending or not hmac.compare_digest(received, pending["state"].encode()):
-            return StepResult.failure("oidc.state_mismatch")
-        if args.get("error"):
-            reason = "idp.access_denied" if args["error"] == "access_denied" else "idp.error"
-            return StepResult.failure(reason, {"provider": pending["provider"], "error": str(args["error"])[:64]})
-        if not args.get("code"):
-            return StepResult.failure("oidc.no_code", {"provider": pending["provider"]})
+        if not pending:
+            return _outcome(OIDCError("oidc.state_mismatch", "no authorization request is pending"), "(none)")
+        try:
+            authorization_response.binding(args, pending["state"])
+        except OIDCError as exc:
+            return _outcome(exc, pending["provider"])
         provider = (self.settings.identity_providers or {}).get(pending["provider"])
         if provider is None or not provider.enabled:
             return StepResult.error("oidc.unknown_provider", {"provider": pending["provider"]})
-        if "iss" in args and str(args["iss"]).rstrip("/") != provider.issuer:  # RFC 9207: no provider mix-up
-            return StepResult.failure("oidc.issuer_mismatch", {"provider": provider.name})
         request = AuthorizationRequest("", pending["state"], pending["nonce"], pending["code_verifier"])
+        client = client_for(provider, DatabaseDocuments())
         try:
-            identity = client_for(provider, DatabaseDocuments()).sign_in(
-                str(args["code"]), pending["redirect_uri"], request, self.params.userinfo
-            )
+            code = client.check_authorization_response(args)
+            identity = client.sign_in(code, pending["redirect_uri"], request, self.params.userinfo)
         except OIDCError as exc:
-            return _outcome(exc, provider)
+            return _outcome(exc, provider.name)
         return self._signed_in(ctx, provider, identity)
 
     def simulate(self, ctx: FlowContext, scenario: Scenario) -> StepResult:
@@ -158,6 +161,8 @@ def _enabled(names: list[str], known: dict[str, IdentityProvider]) -> list[Ident
     return [known[n] for n in names if n in known and known[n].enabled]
 
 
-def _outcome(exc: OIDCError, provider: IdentityProvider) -> StepResult:
-    detail = {"provider": provider.name, "detail": exc.detail[:200]}
+def _outcome(exc: OIDCError, provider: str) -> StepResult:
+    """The step's result for a refused or failed answer, with one log line that says which rule refused it."""
+    detail = {"provider": provider, "detail": exc.detail[:200]}
+    log.warning("provider %s: %s refused the sign-in: %r", provider, exc.reason, exc.detail[:200])
     return StepResult.error(exc.reason, detail) if exc.malfunction else StepResult.failure(exc.reason, detail)

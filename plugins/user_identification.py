@@ -117,16 +117,30 @@ class UserIdentificationPlugin(Plugin):
         return StepResult.success(detail={"user_name": user.user_name, "matched_by": matched_by})
 
     def _match_by_email(self, federated: dict) -> identity.User | None:
-        if not self.params.KEY_FEDERATED_MATCH:
-            return None
-        provider = (getattr(self.settings, "identity_providers", None) or {}).get(federated["provider"])
-        claims = federated.get("claims") or {}
-        verified = claims.get("email_verified") in (True, "true")
-        if provider is None or not provider.trust_email or not verified or not isinstance(claims.get("email"), str):
+        """The one account whose proven e-mail is this sign-in's proven e-mail, or None.
+
+        Both sides must be proven (app/federation.py ``email_proven``; app/identity.py
+        ``Provenance``): an address that reached an account from a lax provider, or
+        unverified, is never a link target, so whoever signed up first with someone
+        else's address does not receive that person's sign-in (account pre-hijacking).
+        """
+        if not self.params.KEY_FEDERATED_MATCH or not federation.email_proven(federated, self.settings):
             return None
         attribute, _ = parse_filter(self.params.KEY_FEDERATED_MATCH)
-        users = identity.find_by_attribute(self.params.KEY_IDENTITY_STORE_REF, attribute, claims["email"])
+        users = identity.find_by_proven_attribute(
+            self.params.KEY_IDENTITY_STORE_REF, attribute, email_variants(federated["claims"]["email"])
+        )
         return users[0] if len(users) == 1 else None
+
+
+def email_variants(email: str) -> set[str]:
+    """The stored forms an address matches: as sent, all in lower case, and with its domain in lower case.
+
+    Domains are case-insensitive (RFC 5321 section 2.4); the local part is left
+    to the provider, except that an address stored in lower case matches.
+    """
+    local, at, domain = email.rpartition("@")
+    return {email, email.lower(), f"{local}{at}{domain.lower()}" if at else email}
 
 
 def _link(user: identity.User, federated: dict) -> None:

@@ -18,6 +18,7 @@ from app import create_app
 from app.extensions import db
 from tests import pg
 from tests.browser import Browser
+from tests.faultproxy import fault_proxy  # noqa: F401 - the fault-injecting TCP proxy
 from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 from tests.servers import ServingThread
 
@@ -104,6 +105,10 @@ def make_settings(tmp_path, database_url):
             "schemes_dir": "schemes",
             "application_domains": DEMO_DOMAIN,
             "identity_providers": UNUSED_PROVIDERS,
+            # The test client's host; live servers answer on 127.0.0.1 (tests that sign in at a
+            # provider set their own external_url, with the server's port).
+            "external_url": "http://localhost",
+            "allowed_hosts": ["127.0.0.1"],
         }
         doc.update(extra or {})
         path = base / "config" / "settings.yaml"

@@ -195,7 +195,12 @@ def make_jit_site(make_settings, request):
                 "resources": DEMO_RESOURCES + list(resources or []),
             }
         }
-        settings = {"identity_providers": configured, "application_domains": domains, **(extra or {})}
+        settings = {
+            "identity_providers": configured,
+            "application_domains": domains,
+            "external_url": f"http://127.0.0.1:{port}",  # the provider's registered callback is on this port
+            **(extra or {}),
+        }
         if database_url:
             settings["database_url"] = database_url
         path = make_settings(extra=settings, schemes=schemes)
@@ -240,3 +245,42 @@ def postgres_url():
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+ROGUE_JIT_SCHEME = """
+name: RogueScheme
+description: JIT without password through the misbehaving test provider
+module:
+  steps:
+    OpenID_Connect:
+      plugin: OpenIDConnectPlugin
+      params: {provider: rogue, username_attr: preferred_username}
+    User_Identification1:
+      plugin: UserIdentificationPlugin
+    OAuth_Self_Registration:
+      plugin: OAuthUserSelfRegistrationPlugin
+      params:
+        autoprovisioning: true
+        autoprovision_key_user_record_attribute_list: email, given_name
+        autoprovision_idtoken_to_user_attribute_mapping: email:mail
+    User_Identification2:
+      plugin: UserIdentificationPlugin
+  orchestration:
+    initial_step: OpenID_Connect
+    OpenID_Connect: {on_success: User_Identification1, on_failure: failure, on_error: failure}
+    User_Identification1: {on_success: success, on_failure: OAuth_Self_Registration, on_error: failure}
+    OAuth_Self_Registration: {on_success: User_Identification2, on_failure: failure, on_error: failure}
+    User_Identification2: {on_success: success, on_failure: failure, on_error: failure}
+"""
+"""Sign in at the misbehaving provider and create the account from its ID token, at ``/demo/rogue/``."""
+
+
+def rogue_site(make_jit_site, rogue_op: RogueProvider, **provider_settings) -> JitSite:
+    """A stepgate whose ``/demo/rogue/`` signs in through ``rogue_op`` (``provider_settings`` added to its own)."""
+    return make_jit_site(
+        with_devop=False,
+        providers={"rogue": rogue_op.settings(**provider_settings)},
+        schemes={"RogueScheme.yaml": ROGUE_JIT_SCHEME},
+        policies={"Rogue": {"scheme": "RogueScheme"}},
+        resources=[{"url": "/demo/rogue/**", "policy": "Rogue"}],
+    )

@@ -9,6 +9,23 @@ through joserfc. ``mode`` picks the forgery of the next token: ``good``,
 ``slow_seconds``), ``token_500`` (the token endpoint breaks), ``huge_userinfo``
 (a 2 MiB answer), ``discovery_redirect`` (discovery answers 302).
 ``rotate_keys()`` starts signing with a new key published alongside the old one.
+``claims`` (a dict) replaces or adds ID token and userinfo claims, e.g. another person's
+``email`` with ``email_verified`` for the account pre-hijacking tests.
+
+For the ID token and authorization-response rules (tests/test_oidc_id_token_rules.py,
+tests/test_oidc_authorization_response.py) a test also sets, for the next answers:
+``claims`` (merged into the ID token's claims; a value may be a function of the
+grant ``{code, access_token, nonce, now}``, and ``DROP`` removes a claim),
+``header`` (merged into the JOSE header), ``repeat`` and ``repeat_header``
+(members written a second time into the payload or header JSON), ``signing``
+(``RS256``; ``HS256_public_key``: an HMAC keyed with the published public key,
+the classic algorithm confusion; ``ES256``: a published EC key the client did
+not register; ``unpublished``: a key under a kid the JWKS lacks;
+``embedded_jwk``: the same, its public key in the header's ``jwk``; ``no_kid``: a
+published key, no kid, two keys published), ``id_token_text`` (replaces the whole
+token, or a function of the signed one: garbled, tampered, encrypted-looking), ``token_fields`` (merged into the token
+response), ``response_params`` (merged into the authorization response; a list
+repeats a parameter) and ``metadata`` (merged into discovery).
 
 For the client's transport it also counts the connections it accepts and logs
 every request line it reads (``requests``), answers in chunks when ``chunked``
@@ -20,20 +37,48 @@ next ``hang_up`` requests without answering them (closing the connection).
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 import ssl
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from tests.servers import ServingThread
 
 SUBJECT = "rogue-subject-0001"
+DROP = object()
+"""As a value in ``claims``, ``token_fields`` or ``response_params``: leave that member out."""
+
+
+def _merge(base: dict, changes: dict, grant: dict | None = None) -> dict:
+    merged = dict(base)
+    for name, value in changes.items():
+        if value is DROP:
+            merged.pop(name, None)
+        else:
+            merged[name] = value(grant) if callable(value) and grant is not None else value
+    return merged
+
+
+def _with_repeats(data: dict, repeats: dict) -> bytes:
+    """JSON text of ``data`` with ``repeats`` written again as later members of the same object."""
+    text = json.dumps(data)
+    for name, value in repeats.items():
+        text = f"{text[:-1]}, {json.dumps(name)}: {json.dumps(value)}}}"
+    return text.encode()
+
+
+def _b64bytes(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _b64(data: dict) -> str:
@@ -46,6 +91,7 @@ class RogueProvider:
 
     def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.mode = "good"
+        self.claims: dict = {}
         self.slow_seconds = 2.0
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "rogue-1", "use": "sig", "alg": "RS256"})]
         self.codes: dict[str, dict] = {}
@@ -57,6 +103,16 @@ class RogueProvider:
         self.chunked = False
         self.idle_timeout: float | None = None
         self.hang_up = 0
+        self.claims: dict = {}
+        self.header: dict = {}
+        self.repeat: dict = {}
+        self.repeat_header: dict = {}
+        self.signing = "RS256"
+        self.id_token_text = None  # a str, or a function of the signed token
+        self.token_fields: dict = {}
+        self.response_params: dict = {}
+        self.metadata: dict = {}
+        self.ec_key = ECKey.generate_key("P-256", parameters={"kid": "rogue-ec", "use": "sig", "alg": "ES256"})
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         if tls is not None:  # the handshake happens in accept(); one that fails is dropped there, quietly
@@ -97,20 +153,27 @@ class RogueProvider:
     # -- what it answers ----------------------------------------------------
 
     def discovery(self) -> dict:
+        return _merge(self._discovery(), self.metadata)
+
+    def _discovery(self) -> dict:
         return {
             "issuer": self.issuer,
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "userinfo_endpoint": f"{self.issuer}/userinfo",
             "jwks_uri": f"{self.issuer}/jwks",
-            "id_token_signing_alg_values_supported": ["RS256", "none"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256", "none"],
         }
 
     def jwks(self) -> dict:
-        return {"keys": [key.as_dict(private=False) for key in self.keys]}
+        keys = [key.as_dict(private=False) for key in self.keys]
+        if self.signing == "ES256":
+            keys.append(self.ec_key.as_dict(private=False))
+        return {"keys": keys}
 
     def id_token(self, grant: dict) -> str:
         now = int(time.time())
+        grant = {**grant, "now": now}
         claims = {
             "iss": self.issuer,
             "sub": SUBJECT,
@@ -121,6 +184,7 @@ class RogueProvider:
             "preferred_username": "rogue-user",
             "email": "rogue@example.org",
             "given_name": "Rogue",
+            **self.claims,
         }
         if self.mode == "wrong_audience":
             claims["aud"] = "another-client"
@@ -130,12 +194,42 @@ class RogueProvider:
             claims["nonce"] = "not-the-nonce-you-sent"
         elif self.mode == "expired":
             claims["iat"], claims["exp"] = now - 7200, now - 3600
+        claims = _merge(claims, self.claims, grant)
+        if self.id_token_text is not None:
+            return self.id_token_text(self._sign(claims)) if callable(self.id_token_text) else self.id_token_text
         if self.mode == "alg_none":
             return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+        return self._sign(claims)
+
+    def _sign(self, claims: dict) -> str:
+        """The compact JWS of ``claims`` under ``signing``, ``header`` and the repeated members."""
         key = self.keys[-1]
+        header = {"typ": "JWT", "alg": "RS256", "kid": key.kid}
         if self.mode == "wrong_key":
             key = RSAKey.generate_key(2048, parameters={"kid": key.kid})
-        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+        elif self.signing in ("unpublished", "embedded_jwk"):
+            with warnings.catch_warnings():  # 1024 bits: a public key small enough for a 512-byte header
+                warnings.simplefilter("ignore", SecurityWarning)
+                size = 1024 if self.signing == "embedded_jwk" else 2048
+                key = RSAKey.generate_key(size, parameters={"kid": "never-published"})
+            header["kid"] = key.kid
+            if self.signing == "embedded_jwk":  # the token carries its own key (CVE-2018-0114's class)
+                header["jwk"] = key.as_dict(private=False)
+        elif self.signing == "no_kid":
+            header.pop("kid")
+        elif self.signing == "ES256":
+            key, header["alg"], header["kid"] = self.ec_key, "ES256", self.ec_key.kid
+        elif self.signing == "HS256_public_key":
+            header["alg"] = "HS256"
+        header = _merge(header, self.header)
+        head, body = _b64bytes(_with_repeats(header, self.repeat_header)), _b64bytes(_with_repeats(claims, self.repeat))
+        signing_input = f"{head}.{body}".encode()
+        if self.signing == "HS256_public_key":  # the public key, as the client holds it, used as a MAC secret
+            signature = hmac.new(key.as_pem(private=False), signing_input, hashlib.sha256).digest()
+        else:
+            algorithm = header["alg"] if header.get("alg") in ("RS256", "ES256") else "RS256"
+            signature = JWSRegistry(algorithms=[algorithm]).get_alg(algorithm).sign(signing_input, key)
+        return f"{head}.{body}.{_b64bytes(signature)}"
 
     def _handler(self):
         provider = self
@@ -191,7 +285,8 @@ class RogueProvider:
                 if url.path == "/authorize":
                     code = secrets.token_urlsafe(16)
                     provider.codes[code] = {"nonce": query.get("nonce", "")}
-                    target = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+                    params = _merge({"code": code, "state": query.get("state", "")}, provider.response_params)
+                    target = f"{query['redirect_uri']}?{urlencode(params, doseq=True)}"
                     self.send_response(302)
                     self.send_header("Location", target)
                     self.send_header("Content-Length", "0")
@@ -200,8 +295,9 @@ class RogueProvider:
                 if url.path == "/userinfo":
                     if provider.mode == "huge_userinfo":
                         return self._send(200, json.dumps({"sub": SUBJECT, "padding": "x" * (2 << 20)}).encode())
-                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else SUBJECT
-                    return self._json({"sub": sub, "email": "rogue@example.org"})
+                    sub = provider.claims.get("sub", SUBJECT)
+                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else sub
+                    return self._json({"email": "rogue@example.org", **provider.claims, "sub": sub})
                 return self._json({"error": "not_found"}, 404)
 
             def do_POST(self):
@@ -228,13 +324,9 @@ class RogueProvider:
                 grant = provider.codes.pop(form.get("code", ""), None)
                 if grant is None:
                     return self._json({"error": "invalid_grant"}, 400)
-                return self._json(
-                    {
-                        "access_token": secrets.token_urlsafe(16),
-                        "token_type": "Bearer",
-                        "expires_in": 300,
-                        "id_token": provider.id_token(grant),
-                    }
-                )
+                grant = {**grant, "code": form["code"], "access_token": secrets.token_urlsafe(16)}
+                answer = {"access_token": grant["access_token"], "token_type": "Bearer", "expires_in": 300}
+                answer["id_token"] = provider.id_token(grant)
+                return self._json(_merge(answer, provider.token_fields))
 
         return Handler

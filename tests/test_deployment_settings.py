@@ -16,7 +16,7 @@ database_url: "sqlite:///:memory:"
 def problems(tmp_path, text: str) -> list[str]:
     path = tmp_path / "config" / "settings.yaml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(BASE + text)
+    path.write_text(BASE + text + "external_url: http://localhost\n")  # last: the lines above stay
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     return [str(p).split("settings.yaml", 1)[1] for p in caught.value.problems]
@@ -57,7 +57,7 @@ session_cookie_domain: "example.org/path"
 def test_defaults_are_safe(tmp_path):
     path = tmp_path / "config" / "settings.yaml"
     path.parent.mkdir()
-    path.write_text(BASE)
+    path.write_text(BASE + "external_url: http://localhost\n")
     deployment = load_settings(path).deployment
     assert deployment.session_cache.seconds == 5
     assert deployment.session_cache.generation_file == tmp_path / "instance" / "session-generation"

@@ -117,6 +117,8 @@ def test_sync_records_one_audit_event_per_changed_attribute_with_old_and_new_val
             "old": "pat@example.org",
             "new": "pat@new.example",
             "provider": "devop",
+            "source": "provider:devop",
+            "verified": False,
         }
         assert identity.get_user(user.id).attributes == {"first-name": "Pat", "locale": "nl", "mail": "pat@new.example"}
 

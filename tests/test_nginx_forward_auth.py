@@ -2,7 +2,11 @@
 
 nginx (Debian's package: found, or installed here when running as root; the
 test is skipped with a message where neither works) listens on a free loopback
-port with ``auth_request``; the upstream application echoes what it receives.
+port with ``auth_request``, configured as the README shows; the upstream
+application echoes what it receives. For paths (tests/path_attacks.py), nginx
+passes every encoding of a protected path on to two real upstreams: one that
+reads paths as loosely as any server does (decodes %2F, twice even, strips
+``;parameters``, folds case) and one that routes Werkzeug's decoded path as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import shutil
 import subprocess
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,6 +27,15 @@ from app import create_app
 from app.extensions import db
 from tests.browser import Browser
 from tests.conftest import LiveServer
+from tests.path_attacks import (
+    CASES,
+    REFUSED,
+    domains_settings,
+    level_of,
+    literal_upstream,
+    loose_upstream,
+    raw_get,
+)
 from tests.proxied import STRONG_SCHEME, apps_settings
 from tests.servers import free_port, wait_for
 
@@ -42,6 +56,12 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     absolute_redirect off;
+{servers}
+}}
+"""
+# As in the README: X-Original-URL carries $request_uri as the browser sent it (never nginx's decoded $uri),
+# and proxy_pass names no URI, so the upstream receives that same raw request target.
+SERVER = """
     server {{
         listen 127.0.0.1:{port};
         location = /forward-auth {{
@@ -70,7 +90,6 @@ http {{
             proxy_pass http://127.0.0.1:{upstream};
         }}
     }}
-}}
 """
 
 
@@ -104,42 +123,41 @@ def echo_app(environ, start_response):
     return [body]
 
 
-@pytest.fixture
-def upstream():
-    server = make_server("127.0.0.1", 0, echo_app)
+@contextmanager
+def serving(app):
+    """A WSGI application on a free loopback port, in a thread; yields the port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.server_port
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 @pytest.fixture
-def proxy(make_settings, app, add_user, upstream, tmp_path):
-    """nginx on a free port in front of the upstream; stepgate protects it. Yields the nginx base URL."""
+def upstream():
+    with serving(echo_app) as port:
+        yield port
+
+
+@contextmanager
+def running_nginx(conf_dir: Path, stepgate_port: int, upstreams: dict[int, int]):
+    """nginx with one server per ``{listen port: upstream port}``, all asking stepgate; stopped afterwards."""
     nginx = find_or_install_nginx()
-    add_user("alice", password=PASSWORD, mail="alice@example.org")
-    port = free_port()
-    settings = make_settings(
-        extra=apps_settings(f"127.0.0.1:{port}"), schemes={"StrongPasswordScheme.yaml": STRONG_SCHEME}
-    )
-    stepgate = LiveServer(create_app(settings, testing=True)).start()
-    conf_dir = tmp_path / "nginx"
     conf_dir.mkdir()
-    conf = conf_dir / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            dir=conf_dir,
-            port=port,
-            stepgate=stepgate.port,
-            upstream=upstream,
-            user="user root root;" if os.geteuid() == 0 else "",
-        )
+    servers = "".join(
+        SERVER.format(port=port, stepgate=stepgate_port, upstream=upstream) for port, upstream in upstreams.items()
     )
+    user = "user root root;" if os.geteuid() == 0 else ""
+    conf = conf_dir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=conf_dir, servers=servers, user=user))
     process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(conf_dir)], stderr=subprocess.PIPE)
     try:
-        wait_for(f"http://127.0.0.1:{port}/public/", process, timeout=15)
-        yield f"http://127.0.0.1:{port}"
+        for port in upstreams:
+            wait_for(f"http://127.0.0.1:{port}/public/", process, timeout=15)
+        yield
     finally:
         process.terminate()
         try:
@@ -148,6 +166,22 @@ def proxy(make_settings, app, add_user, upstream, tmp_path):
             process.kill()
             process.wait(5)
         process.stderr.close()
+
+
+@pytest.fixture
+def proxy(make_settings, app, add_user, upstream, tmp_path):
+    """nginx on a free port in front of the upstream; stepgate protects it. Yields the nginx base URL."""
+    find_or_install_nginx()
+    add_user("alice", password=PASSWORD, mail="alice@example.org")
+    port = free_port()
+    settings = make_settings(
+        extra=apps_settings(f"127.0.0.1:{port}"), schemes={"StrongPasswordScheme.yaml": STRONG_SCHEME}
+    )
+    stepgate = LiveServer(create_app(settings, testing=True)).start()
+    try:
+        with running_nginx(tmp_path / "nginx", stepgate.port, {port: upstream}):
+            yield f"http://127.0.0.1:{port}"
+    finally:
         stepgate.stop()
         with stepgate.app.app_context():
             db.engine.dispose()
@@ -189,3 +223,59 @@ def test_after_logout_the_proxy_asks_for_credentials_again(proxy):
         browser.get("/logout")
         again = requests.get(proxy + "/app/", cookies={"stepgate_session": cookie}, allow_redirects=False, timeout=10)
         assert again.status_code == 302 and again.headers["Location"].startswith("/login?next=")
+
+
+@pytest.fixture
+def path_proxies(make_settings, app, add_user, tmp_path):
+    """nginx in front of the loose and the literal upstream; yields ({name: nginx port}, {level: session cookie})."""
+    find_or_install_nginx()
+    add_user("alice", password=PASSWORD)
+    settings = make_settings(extra=domains_settings(), schemes={"StrongPasswordScheme.yaml": STRONG_SCHEME})
+    stepgate = LiveServer(create_app(settings, testing=True)).start()
+    ports = {"loose": free_port(), "literal": free_port()}
+    try:
+        with serving(loose_upstream) as loose, serving(literal_upstream) as literal:
+            with running_nginx(tmp_path / "nginx", stepgate.port, {ports["loose"]: loose, ports["literal"]: literal}):
+                sessions = {0: None, 1: sign_in(stepgate.url, "/app/"), 2: sign_in(stepgate.url, "/app/level2/")}
+                yield ports, sessions
+    finally:
+        stepgate.stop()
+        with stepgate.app.app_context():
+            db.engine.dispose()
+
+
+def sign_in(base_url: str, target: str) -> str:
+    with Browser(base_url) as browser:
+        browser.get("/login?" + requests.compat.urlencode({"next": target}))
+        done = browser.submit({"USERNAME": "alice", "PASSWORD": PASSWORD}, allow_redirects=False)
+        assert done.status_code == 302
+        return browser.cookie("stepgate_session")
+
+
+def test_no_encoding_of_a_protected_path_reaches_an_upstream_without_a_sufficient_session(path_proxies):
+    """Every case, every session, both upstreams: the upstream serves content of level L only to a session of L or more;
+    the loose upstream serves exactly the path stepgate judged, and nothing stepgate refused reaches it."""
+    ports, sessions = path_proxies
+    wrong = []
+    for target, judged in CASES:
+        for level, cookie in sessions.items():
+            for name, port in ports.items():
+                status, _, body = raw_get(port, target, {"Cookie": f"stepgate_session={cookie}"} if cookie else None)
+                served = json.loads(body) if status == 200 and body.startswith(b'{"upstream"') else None
+                if served is None:
+                    if judged != REFUSED and level >= level_of(judged) and name == "loose":
+                        wrong.append(f"{name} {target} at level {level}: {status}, expected the upstream to serve it")
+                    continue
+                if served["level"] > level:
+                    wrong.append(f"{name} {target} at level {level}: BYPASS, the upstream served {served}")
+                if name == "loose" and served["served"] != judged:
+                    wrong.append(f"{name} {target}: served {served['served']!r}, stepgate judged {judged!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_refused_path_is_a_403_through_nginx_never_a_500(path_proxies):
+    ports, sessions = path_proxies
+    status, _, _ = raw_get(
+        ports["loose"], "/public/..%2Fapp/level2/secret", {"Cookie": f"stepgate_session={sessions[2]}"}
+    )
+    assert status == 403

@@ -43,7 +43,9 @@ def test_the_no_password_jit_scheme_is_oam_table_42_7():
 def write_settings(tmp_path, providers: str) -> Path:
     path = tmp_path / "config" / "settings.yaml"
     path.parent.mkdir()
-    path.write_text("secret_key: test-secret-key-0123456789\nidentity_providers:\n" + providers)
+    path.write_text(
+        "secret_key: test-secret-key-0123456789\nidentity_providers:\n" + providers + "external_url: http://localhost\n"
+    )
     return path
 
 
@@ -64,9 +66,10 @@ def test_a_bad_provider_is_reported_with_line_and_field(tmp_path):
         "    trust_emails: true\n",
     )
     assert problems(path) == [
-        "8: unknown key 'trust_emails' in identity provider 'corp' (known: client_id, client_secret, connect_timeout, "
-        "display_name, issuer, jwks_min_refresh_seconds, leeway_seconds, optional, read_timeout, scopes, "
-        "token_endpoint_auth_method, trust_email)",
+        "8: unknown key 'trust_emails' in identity provider 'corp' (known: acr_values, client_id, client_secret, "
+        "connect_timeout, display_name, id_token_signed_response_alg, issuer, jwks_min_refresh_seconds, "
+        "leeway_seconds, max_age, max_id_token_age_seconds, optional, read_timeout, scopes, "
+        "token_endpoint_auth_method, trust_email, trusted_audiences)",
         "4: 'issuer' http://idp.example.org must use https (http only on loopback, for development)",
         "4: 'client_secret' is required (use ${VAR} for secrets)",
         "7: 'scopes' of provider 'corp' must be a list that includes 'openid'",

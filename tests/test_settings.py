@@ -34,11 +34,11 @@ def test_the_shipped_settings_are_valid():
     assert set(runtime.settings.application_domains.schemes_used()) <= set(runtime.schemes)
 
 
-def write(tmp_path, text: str) -> Path:
+def write(tmp_path, text: str, external_url: bool = True) -> Path:
     (tmp_path / "config").mkdir(exist_ok=True)
     (tmp_path / "schemes").mkdir(exist_ok=True)
     path = tmp_path / "config" / "settings.yaml"
-    path.write_text(text)
+    path.write_text(text + ("external_url: http://localhost\n" if external_url else ""))  # last: lines stay
     return path
 
 
@@ -87,7 +87,7 @@ def test_a_resource_with_an_unknown_policy_is_refused(tmp_path):
 
 
 def test_broken_yaml_names_the_line(tmp_path):
-    path = write(tmp_path, "secret_key: 0123456789abcdef0123\napplication_domains: [\n")
+    path = write(tmp_path, "secret_key: 0123456789abcdef0123\napplication_domains: [\n", external_url=False)
     assert problems(path)[0].startswith(f"{path}:3: invalid YAML")
 
 
@@ -141,6 +141,7 @@ def test_production_refuses_the_shipped_development_secrets(monkeypatch):
     for name in SHIPPED_SECRETS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("STEPGATE_ENV", "production")
+    monkeypatch.setenv("STEPGATE_EXTERNAL_URL", "https://sso.example.org")
     with pytest.raises(ConfigError) as caught:
         load_runtime(ROOT / "config" / "settings.yaml")
     assert [str(problem) for problem in caught.value.problems] == [
@@ -154,6 +155,7 @@ def test_production_refuses_the_shipped_development_secrets(monkeypatch):
 
 def test_production_starts_once_every_secret_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("STEPGATE_ENV", "production")
+    monkeypatch.setenv("STEPGATE_EXTERNAL_URL", "https://sso.example.org")
     monkeypatch.setenv("STEPGATE_SECRET_KEY", "a-real-secret-key-from-the-vault")
     monkeypatch.setenv("SCIM_TOKEN", "a-real-scim-token-from-the-vault")
     monkeypatch.setenv("DEVOP_CLIENT_SECRET", "a-real-client-secret")

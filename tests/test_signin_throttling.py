@@ -124,7 +124,7 @@ def test_a_forged_x_forwarded_for_does_not_buy_new_budget_without_a_trusted_prox
     assert_throttled(attempt(browser, "alice", headers={"X-Forwarded-For": "203.0.113.99"}))
 
 
-@pytest.mark.parametrize("extra_settings", [{"trusted_proxies": 1}])
+@pytest.mark.parametrize("extra_settings", [{"trusted_proxies": ["127.0.0.1"]}])
 def test_behind_a_trusted_proxy_each_client_address_has_its_own_budget(browser, alice):
     one, other = {"X-Forwarded-For": "203.0.113.1"}, {"X-Forwarded-For": "203.0.113.2"}
     for _ in range(3):

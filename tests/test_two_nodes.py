@@ -56,9 +56,16 @@ def node_ports() -> tuple[int, int]:
 
 
 @pytest.fixture
-def node_extra(shared_database, tmp_path) -> dict:
-    """Settings of node A (node B differs only in its generation file, as on another machine)."""
-    return {"database_url": shared_database, "session_cache": {"generation_file": str(tmp_path / "a.gen")}}
+def node_extra(shared_database, node_ports, tmp_path) -> dict:
+    """Settings of node A (node B differs only in its generation file, as on another machine).
+
+    Browsers reach the deployment at node A's address (a load balancer's, in production).
+    """
+    return {
+        "database_url": shared_database,
+        "session_cache": {"generation_file": str(tmp_path / "a.gen")},
+        "external_url": f"http://127.0.0.1:{node_ports[0]}",
+    }
 
 
 @pytest.fixture

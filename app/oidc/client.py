@@ -1,11 +1,13 @@
 """A thin, Flask-free OpenID Connect client for one provider: Authlib for the protocol, a lean transport.
 
 Authlib builds the authorization URL and the PKCE S256 challenge, the token
-request and its client authentication; ``CodeIDToken`` validates the ID token
-claims (iss, aud, azp, exp, iat, nonce, at_hash) after joserfc checks the
-signature with the provider's keys. stepgate adds what they leave to the
-caller: discovery and JWKS caching, key rotation, refusing ``alg: none``,
-timeouts, the token error response, and the ``sub`` check on userinfo.
+request and its client authentication. The ID token is validated by
+``app.oidc.id_token`` (joserfc's signature check, Authlib's ``CodeIDToken``,
+and every rule of OpenID Connect Core 3.1.3.7 they leave to the caller), the
+callback's parameters by ``app.oidc.authorization_response`` (RFC 9207's
+``iss``). stepgate also adds discovery and JWKS caching, key rotation,
+timeouts, the token error response, the token type, and the ``sub`` check on
+userinfo.
 
 The calls to the provider go through ``app.oidc.transport`` (``http.client``
 with per-thread keep-alive connections) rather than a ``requests`` session,
@@ -31,21 +33,16 @@ from urllib.parse import quote
 from authlib.oauth2.auth import encode_client_secret_basic, encode_client_secret_post
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jws import JWSRegistry
 
-from app.oidc import errors, transport
+from app.oidc import authorization_response, errors, id_token, transport
 from app.oidc.documents import DISCOVERY_TTL, JWKS_TTL, import_keys
 from app.oidc.providers import IdentityProvider
 from app.timeutil import utcnow
 
-MAX_SUBJECT = 255
-"""OpenID Connect Core 2: ``sub`` is at most 255 ASCII characters."""
-PROTECTED_CLAIMS = frozenset({"iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "at_hash"})
+PROTECTED_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "azp", "exp", "iat", "nbf", "nonce", "auth_time", "at_hash", "c_hash", "acr", "amr"}
+)
 """Userinfo may refresh profile claims, never the ones that say who issued the token to whom."""
-SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
 class DocumentStore(Protocol):
@@ -94,7 +91,7 @@ class OIDCClient:
         if stored and self.documents.fresh(stored[1], DISCOVERY_TTL):
             return stored[0]
         body = self._get_json(self.provider.issuer + "/.well-known/openid-configuration", "discovery")
-        if body.get("issuer", "").rstrip("/") != self.provider.issuer:
+        if not isinstance(body.get("issuer"), str) or body["issuer"].rstrip("/") != self.provider.issuer:
             raise errors.OIDCError("idp.bad_discovery", f"issuer {body.get('issuer')!r} differs", malfunction=True)
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(body.get(key), str):
@@ -135,6 +132,10 @@ class OIDCClient:
         # state, nonce and the S256 challenge are base64url (RFC 4648 section 5): nothing in them needs escaping
         challenge = create_s256_code_challenge(verifier)
         url = f"{base}&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256"
+        if self.provider.max_age is not None:  # then the ID token must carry a recent auth_time (3.1.3.7 rule 13)
+            url += f"&max_age={self.provider.max_age}"
+        if self.provider.acr_values:  # then the ID token's acr must be one of them (rule 12)
+            url += "&acr_values=" + quote(" ".join(self.provider.acr_values), safe="")
         return AuthorizationRequest(url, state, nonce, verifier)
 
     def _grant_uri(self, endpoint: str, redirect_uri: str, scopes: list[str] | None) -> str:
@@ -190,32 +191,28 @@ class OIDCClient:
         headers, fields = self._client_auth
         return dict(headers), f"{body}&{fields}" if fields else body
 
-    def validate_id_token(self, token: dict[str, Any], nonce: str) -> dict[str, Any]:
-        """The ID token's claims after full validation; raise OIDCError otherwise."""
-        allowed = [a for a in self.metadata().get("id_token_signing_alg_values_supported", ["RS256"]) if a != "none"]
-        registry = JWSRegistry(algorithms=[a for a in allowed if a in SIGNING_ALGORITHMS] or ["RS256"])
-        try:
-            try:
-                decoded = jwt.decode(token["id_token"], import_keys(self.jwks()), registry=registry)
-            except InvalidKeyIdError:
-                decoded = jwt.decode(token["id_token"], import_keys(self.jwks(refresh=True)), registry=registry)
-            claims = CodeIDToken(
-                decoded.claims,
-                decoded.header,
-                {
-                    "iss": {"essential": True, "value": self.provider.issuer},
-                    "aud": {"essential": True, "value": self.provider.client_id},
-                },
-                {"nonce": nonce, "client_id": self.provider.client_id, "access_token": token.get("access_token")},
-            )
-            claims.validate(leeway=self.provider.leeway_seconds)
-        except JoseError as exc:
-            raise errors.from_jose(exc) from exc
-        except ValueError as exc:
-            raise errors.OIDCError("id_token.malformed", str(exc)) from exc
-        if not isinstance(claims.get("sub"), str) or not 0 < len(claims["sub"]) <= MAX_SUBJECT:
-            raise errors.OIDCError("id_token.bad_claims", "sub missing or longer than 255 characters")
-        return dict(claims)
+    def validate_id_token(self, token: dict[str, Any], nonce: str, code: str | None = None) -> dict[str, Any]:
+        """The ID token's claims after every rule of OpenID Connect Core 3.1.3.7 (``app.oidc.id_token``)."""
+        provider = self.provider
+        expected = id_token.Expected(
+            issuer=self.metadata()["issuer"],
+            client_id=provider.client_id,
+            algorithm=provider.id_token_signed_response_alg,
+            nonce=nonce,
+            leeway=provider.leeway_seconds,
+            max_token_age=provider.max_id_token_age_seconds,
+            trusted_audiences=provider.trusted_audiences,
+            max_auth_age=provider.max_age,
+            acr_values=provider.acr_values,
+            access_token=token.get("access_token") if isinstance(token.get("access_token"), str) else None,
+            code=code,
+        )
+        return id_token.validate(token["id_token"], lambda refresh: import_keys(self.jwks(refresh)), expected)
+
+    def check_authorization_response(self, args: dict[str, str]) -> str:
+        """The code of a callback already bound to its flow, after RFC 9207's ``iss`` check and the error check."""
+        authorization_response.issuer(args, self.metadata())
+        return authorization_response.code(args)
 
     def userinfo(self, access_token: str, subject: str) -> dict[str, Any]:
         """Claims from the userinfo endpoint; refused unless its ``sub`` is the ID token's."""
@@ -232,7 +229,8 @@ class OIDCClient:
     ) -> FederatedIdentity:
         """Exchange, validate, and merge userinfo: the identity the provider vouches for."""
         token = self.exchange(code, redirect_uri, pending.code_verifier)
-        claims = self.validate_id_token(token, pending.nonce)
+        _check_token_type(token)
+        claims = self.validate_id_token(token, pending.nonce, code)
         if use_userinfo:
             extra = self.userinfo(token.get("access_token", ""), claims["sub"])
             claims = {**claims, **{k: v for k, v in extra.items() if k not in PROTECTED_CLAIMS}}
@@ -250,6 +248,16 @@ def client_for(provider: IdentityProvider, documents: DocumentStore) -> OIDCClie
         if client is None:
             client = _clients[provider] = OIDCClient(provider, documents)
         return client
+
+
+def _check_token_type(token: dict[str, Any]) -> None:
+    """RFC 6749 sections 5.1 and 7.1: a token type this client does not understand is not used.
+
+    Only Bearer is understood, compared case-insensitively (RFC 6749 5.1).
+    """
+    token_type = token.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise errors.OIDCError("idp.bad_token_type", f"token_type {str(token_type)[:40]!r}, not Bearer")
 
 
 def _token_response(response: transport.Response) -> dict[str, Any]:

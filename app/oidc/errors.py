@@ -44,23 +44,46 @@ def from_token_error(body: dict[str, Any]) -> OIDCError:
 _CLAIM_REASONS = {
     "iss": "id_token.bad_issuer",
     "aud": "id_token.bad_audience",
-    "azp": "id_token.bad_audience",
+    "azp": "id_token.bad_azp",
     "nonce": "id_token.bad_nonce",
     "exp": "id_token.expired",
     "iat": "id_token.bad_iat",
     "nbf": "id_token.not_yet_valid",
     "at_hash": "id_token.bad_at_hash",
+    "auth_time": "id_token.bad_auth_time",
+    "acr": "id_token.bad_acr",
 }
+_MISSING_REASONS = {
+    "iss": "id_token.bad_issuer",
+    "aud": "id_token.bad_audience",
+    "azp": "id_token.bad_azp",
+    "nonce": "id_token.no_nonce",
+    "auth_time": "id_token.bad_auth_time",
+    "acr": "id_token.bad_acr",
+}
+
+_HEADER_ERRORS = (
+    jose.UnsupportedHeaderError,
+    jose.MissingCritHeaderError,
+    jose.InvalidHeaderValueError,
+    jose.MissingHeaderError,
+)
 
 
 def from_jose(exc: jose.JoseError) -> OIDCError:
     """An ID token that does not validate; never a malfunction."""
     if isinstance(exc, jose.ExpiredTokenError):
         return OIDCError("id_token.expired", exc.description)
+    if isinstance(exc, jose.MissingClaimError):
+        return OIDCError(_MISSING_REASONS.get(exc.claim, "id_token.bad_claims"), exc.description)
     if isinstance(exc, jose.ClaimError):
         return OIDCError(_CLAIM_REASONS.get(exc.claim, "id_token.bad_claims"), exc.description)
     if isinstance(exc, (jose.UnsupportedAlgorithmError, jose.MissingAlgorithmError)):
         return OIDCError("id_token.bad_algorithm", exc.description)
     if isinstance(exc, (jose.BadSignatureError, jose.InvalidKeyIdError, jose.MissingKeyError)):
         return OIDCError("id_token.bad_signature", exc.description)
+    if isinstance(exc, (jose.KeyParameterError, jose.InvalidKeyCurveError, jose.InvalidKeyLengthError)):
+        return OIDCError("id_token.bad_signature", f"{exc.__class__.__name__}: {exc.description}")
+    if isinstance(exc, _HEADER_ERRORS):
+        return OIDCError("id_token.bad_header", f"{exc.__class__.__name__}: {exc.description}")
     return OIDCError("id_token.malformed", f"{exc.__class__.__name__}: {exc.description}")

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from app.yamlsource import Checker, Located
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+"""ID token algorithms a client may register: asymmetric only, so no public key can serve as a MAC secret."""
 KNOWN = {
     "issuer",
     "client_id",
@@ -29,6 +31,11 @@ KNOWN = {
     "read_timeout",
     "jwks_min_refresh_seconds",
     "leeway_seconds",
+    "id_token_signed_response_alg",
+    "max_id_token_age_seconds",
+    "trusted_audiences",
+    "max_age",
+    "acr_values",
 }
 
 
@@ -49,6 +56,16 @@ class IdentityProvider:
     read_timeout: float = 10.0
     jwks_min_refresh_seconds: int = 10
     leeway_seconds: int = 60
+    id_token_signed_response_alg: str = "RS256"  # noqa: S105 - an algorithm name
+    """OpenID Connect Core 3.1.3.7 rule 7: RS256 unless another was registered with the provider."""
+    max_id_token_age_seconds: int = 600
+    """Rule 10: how long after its ``iat`` an ID token is still accepted (the client's choice)."""
+    trusted_audiences: tuple[str, ...] = ()
+    """Rule 3: audiences besides this client that an ID token may name; by default none."""
+    max_age: int | None = None
+    """Sent as ``max_age``; the ID token's ``auth_time`` must then be within it (rule 13)."""
+    acr_values: tuple[str, ...] = ()
+    """Sent as ``acr_values``; the ID token's ``acr`` must then be one of them (rule 12)."""
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -101,6 +118,7 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
         key: int(_number(body, key, default, check, minimum=0))
         for key, default in (("jwks_min_refresh_seconds", 10), ("leeway_seconds", 60))
     }
+    validation = _validation_settings(body, check)
     if len(check.problems) > before:
         return None
     return IdentityProvider(
@@ -115,7 +133,46 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
         enabled=enabled,
         **numbers,
         **whole,
+        **validation,
     )
+
+
+def _validation_settings(body: Located, check: Checker) -> dict[str, Any]:
+    """The ID token rules a client may choose (OpenID Connect Core 3.1.3.7 rules 3, 7, 10, 12, 13)."""
+    alg = body.get("id_token_signed_response_alg", "RS256")
+    if alg not in SIGNING_ALGORITHMS:
+        check.add(
+            body.problem(
+                "id_token_signed_response_alg",
+                f"'id_token_signed_response_alg' must be one of {', '.join(SIGNING_ALGORITHMS)}"
+                " (none and HMAC algorithms are refused)",
+            )
+        )
+        alg = "RS256"
+    age = _number(body, "max_id_token_age_seconds", 600, check, minimum=1)
+    max_age = body.get("max_age")
+    if max_age is not None:
+        max_age = _number(body, "max_age", 0, check, minimum=0)
+        if isinstance(max_age, float) and not max_age.is_integer():
+            check.add(body.problem("max_age", "'max_age' must be a whole number of seconds"))
+        max_age = int(max_age)
+    return {
+        "id_token_signed_response_alg": alg,
+        "max_id_token_age_seconds": int(age),
+        "trusted_audiences": _strings(body, "trusted_audiences", check),
+        "max_age": max_age,
+        "acr_values": _strings(body, "acr_values", check),
+    }
+
+
+def _strings(body: Located, key: str, check: Checker) -> tuple[str, ...]:
+    value = body.get(key, [])
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        check.add(body.problem(key, f"'{key}' must be a list of non-empty strings"))
+        return ()
+    return tuple(v.strip() for v in value)
 
 
 def _issuer(body: Located, check: Checker) -> str:

@@ -76,7 +76,7 @@ SCHEMAS = {
     USER_SCHEMA: (
         "User",
         [
-            _attr("userName", required=True, uniqueness="server", caseExact=True),
+            _attr("userName", required=True, uniqueness="server"),
             _attr("name", "complex", subAttributes=[_attr("givenName"), _attr("familyName")]),
             _attr("displayName"),
             _attr("title"),

@@ -2,7 +2,10 @@
 
 ``userName eq "alice"`` and any mapped attribute (``emails.value eq
 "a@example.org"``, ``name.familyName eq "Doe"``) are answered by an index
-lookup. Anything else is refused with ``invalidFilter`` rather than guessed at.
+lookup. ``userName`` compares without regard to case (RFC 7643 section 4.1.1,
+``caseExact: false``), and without regard to width or invisible characters,
+through the normalised key index (``app.usernames``). Anything else is refused
+with ``invalidFilter`` rather than guessed at.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 A mapping key is a SCIM attribute path: ``displayName``, ``name.givenName``,
 ``emails.value`` (a multi-valued attribute: its primary value, else its first)
 or an extension's ``urn:...:User:department``. Attribute names match without
-regard to case, as RFC 7643 section 2.1 asks.
+regard to case, as RFC 7643 section 2.1 asks. A ``userName`` must be one an
+account may hold (``app.usernames``: no invisible, control or bidi characters,
+no look-alike scripts mixed); otherwise 400 ``invalidValue`` says why.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app import usernames
 from app.scim.errors import invalid_syntax, invalid_value
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -103,6 +106,10 @@ def parse_user(body: Any, mapping: dict[str, str]) -> UserInput:
     user_name = ci_get(body, "userName")
     if not isinstance(user_name, str) or not user_name.strip() or len(user_name) > 255:
         raise invalid_value("'userName' is required: a non-empty string of at most 255 characters")
+    try:
+        usernames.require(user_name.strip())
+    except usernames.UserNameRefused as exc:
+        raise invalid_value(f"'userName' refused: {exc}") from None
     active = ci_get(body, "active")
     if active is not None and not isinstance(active, bool):
         raise invalid_value("'active' must be true or false")

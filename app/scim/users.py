@@ -3,7 +3,13 @@
 Each function leaves the session ready to commit or raises ScimError after
 rolling back, so a refused request never leaves half a user behind. Races on
 ``userName`` or on an IdP identity are caught at the database's unique
-constraints, not checked first.
+constraints, not checked first; ``userName`` is unique and searched in its
+normalised form (``app.usernames``), so ``ALICE`` finds and collides with ``alice``.
+
+What SCIM sets is proven (``identity.SCIM``: the organisation's directory
+speaks); what a registration page creates for a registration is the person's
+own word (``identity.SELF_REGISTRATION``). A replace proves only the values it
+changes: re-sending a stored value keeps the provenance it had.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, lockout, registrations, sessions
+from app import audit, federation, identity, lockout, registrations, sessions, usernames
 from app.extensions import db
 from app.identity import User, UserAttribute, UserStatus
 from app.scim.errors import ScimError, invalid_value
@@ -24,8 +30,8 @@ from app.scim.schema import UserInput
 def search(store: str, attribute: str | None, value: str | None, start: int, count: int) -> tuple[int, list[User]]:
     """(total, one page of users) of ``store``, optionally where ``attribute == value``."""
     query = select(User).where(User.store == store)
-    if attribute == "uid":
-        query = query.where(User.user_name == value)
+    if attribute == "uid":  # RFC 7643: userName is case-insensitive; the (store, key) index answers
+        query = query.where(User.user_name_key == usernames.key(value or ""))
     elif attribute is not None:  # a join, so the (name, value) index drives the lookup, never a scan of users
         query = query.join(UserAttribute, UserAttribute.user_id == User.id).where(
             UserAttribute.name == attribute, UserAttribute.value == value
@@ -52,8 +58,9 @@ def create(store: str, data: UserInput) -> User:
             raise invalid_value(f"registrationId refused: {reason}")
     attributes = {k: v for k, v in data.attributes.items() if v is not None}
     status = UserStatus.ACTIVE if data.active in (None, True) else UserStatus.DISABLED
-    user = identity.create_user(store, data.user_name, attributes, data.password, status)
-    _flush(f"userName '{data.user_name}' is already taken")
+    provenance = identity.SCIM if record is None else identity.SELF_REGISTRATION
+    user = identity.create_user(store, data.user_name, attributes, data.password, status, provenance)
+    _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
     if record is not None:
         with _unique("this identity provider account is already linked to another user"):
             federation.link_user(user.id, record.issuer, record.subject, record.provider)
@@ -63,7 +70,14 @@ def create(store: str, data: UserInput) -> User:
     audit.record(
         "user.created",
         user_id=user.id,
-        detail={"user_name": user.user_name, "store": store, "by": "scim", "registration": record is not None},
+        detail={
+            "user_name": user.user_name,
+            "store": store,
+            "by": "scim",
+            "registration": record is not None,
+            "source": provenance.source,
+            "verified": provenance.verified,
+        },
     )
     return user
 
@@ -71,14 +85,20 @@ def create(store: str, data: UserInput) -> User:
 def replace(user: User, data: UserInput) -> User:
     """Store a full representation: mapped attributes it leaves out are removed; no password keeps the old one."""
     user.user_name = data.user_name
-    for name, value in data.attributes.items():
-        user.set_attribute(name, value)
+    stored = user.attributes
+    changed = [name for name, value in data.attributes.items() if stored.get(name) != value]
+    for name in changed:
+        user.set_attribute(name, data.attributes[name], identity.SCIM)
     if data.password is not None:
         user.set_password(data.password)
     if data.active is not None:
         set_active(user, data.active)
-    _flush(f"userName '{data.user_name}' is already taken")
-    audit.record("user.updated", user_id=user.id, detail={"user_name": user.user_name, "by": "scim"})
+    _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
+    audit.record(
+        "user.updated",
+        user_id=user.id,
+        detail={"user_name": user.user_name, "by": "scim", "attributes": sorted(changed), "source": "scim"},
+    )
     return user
 
 

@@ -22,6 +22,7 @@ from app.scim.filter import parse_filter
 from app.scim.patch import apply_patch
 from app.scim.schema import parse_user, registration_id_of, render_user
 from app.web.gate import exempt
+from app.web.urls import absolute
 
 log = logging.getLogger("stepgate.scim")
 bp = exempt(Blueprint("scim", __name__, url_prefix="/scim/v2"))
@@ -66,7 +67,7 @@ def _settings() -> ScimSettings | None:
 
 
 def _base() -> str:
-    return request.host_url.rstrip("/") + bp.url_prefix
+    return absolute(bp.url_prefix)
 
 
 def _location(user_id: int) -> str:

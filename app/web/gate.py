@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, current_app, g, make_response, redirect, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
 from app import audit, flows, identity, metrics, session_cache, sessions
@@ -24,6 +25,7 @@ from app.engine.scheme import Scheme
 from app.extensions import db
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
+from app.urlpath import path_of_request_target
 from app.web.messages import message_for, public_reason, status_for
 
 log = logging.getLogger("stepgate.gate")
@@ -50,7 +52,14 @@ def protect() -> Response | None:
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
-    resource = current().settings.application_domains.match(request.host, request.path, request.method)
+    judgement = current().settings.application_domains.judge(request.host, _raw_path(), request.method)
+    reason = judgement.reason
+    if reason is None and judgement.path.path != request.path:
+        reason = "path.not_normal"  # Flask routes the path as sent: it must be the one judged
+    if reason:
+        log.warning("refused %s %r: %s", request.method, request.environ.get("RAW_URI") or request.path, reason)
+        return error_page(reason, 400)
+    resource = judgement.resource
     g.resource = resource
     if resource is None or resource.policy.public:
         return None
@@ -165,17 +174,17 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
 
 def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
     state = flow.state
-    flows.save(flow, status="failed")
-    audit.record(
-        "signin.failure",
-        flow_id=state.id,
-        scheme=scheme.name,
-        step=result.step,
-        outcome="failure",
-        reason=result.reason,
-        user_id=state.data.get("user_id"),
-    )
-    db.session.commit()
+    try:
+        flows.save(flow, status="failed")
+        _record_failure(state, scheme, result)
+        db.session.commit()
+    except SQLAlchemyError:
+        # The steps' transaction broke (the database failed under a step): record the failure in a fresh one.
+        # If the database cannot take that either, the error reaches app/outage.py and the browser gets a 503.
+        db.session.rollback()
+        flows.save_after_rollback(flow, status="failed")
+        _record_failure(state, scheme, result)
+        db.session.commit()
     response = error_page(
         result.reason,
         status_for(result.reason, 401),
@@ -185,6 +194,18 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: a throttled attempt
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
+
+
+def _record_failure(state: FlowState, scheme: Scheme, result: Failed) -> None:
+    audit.record(
+        "signin.failure",
+        flow_id=state.id,
+        scheme=scheme.name,
+        step=result.step,
+        outcome="failure",
+        reason=result.reason,
+        user_id=state.data.get("user_id"),
+    )
 
 
 def _record_step(state: FlowState, step: str, plugin: str, result: StepResult) -> None:
@@ -209,6 +230,7 @@ def resource_for_target(target: str | None):
     ``/\\`` (browsers read both as another host), no control characters. An
     absolute http(s) URL is accepted only when a resource names its host
     (applications protected through their reverse proxy, ``app/forward_auth.py``).
+    The path is judged as requests are (``app/urlpath.py``): a refused path is no resource.
     """
     if target and target.startswith(("http://", "https://")):
         return _resource_on_named_host(target)
@@ -219,7 +241,8 @@ def resource_for_target(target: str | None):
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None
-    return current().settings.application_domains.match(request.host, parts.path, "GET")
+    path = path_of_request_target(target.partition("#")[0])  # the browser keeps the fragment to itself
+    return current().settings.application_domains.judge(request.host, path, "GET").resource
 
 
 def _resource_on_named_host(url: str):
@@ -230,7 +253,8 @@ def _resource_on_named_host(url: str):
     host = parts.netloc.lower()
     if not host or "@" in host or parts.scheme not in ("http", "https"):
         return None
-    resource = current().settings.application_domains.match(host, parts.path or "/", "GET")
+    path = path_of_request_target(url.partition("#")[0]) or "/"
+    resource = current().settings.application_domains.judge(host, path, "GET").resource
     return resource if resource is not None and resource.host == host else None
 
 
@@ -241,6 +265,17 @@ def error_page(reason: str | None, status: int, detail: str | None = None, retry
         ),
         status,
     )
+
+
+def _raw_path() -> str:
+    """The path as the browser sent it, still percent-encoded (without the script root the server strips)."""
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw is None:  # a server that keeps no raw URI: only the decoded path is left
+        return quote(request.path, safe="/;:@!$&'()*+,=~")
+    path = path_of_request_target(raw)
+    root = request.script_root
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def _relative_target() -> str:
@@ -255,5 +290,12 @@ def _plain(multi: MultiDict) -> dict[str, str]:
 def _set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
     domain = current().settings.deployment.session_cookie_domain if name == SESSION_COOKIE else None
     response.set_cookie(
-        name, value, max_age=max_age, path="/", domain=domain, httponly=True, samesite="Lax", secure=request.is_secure
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        domain=domain,
+        httponly=True,
+        samesite="Lax",
+        secure=current().settings.external.secure,
     )

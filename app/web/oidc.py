@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request
 
 from app.engine.context import Submission
 from app.oidc import documents  # noqa: F401 - registers the provider document table
+from app.oidc.authorization_response import REPEATED
 from app.web import gate
 
 bp = gate.exempt(Blueprint("oidc", __name__))
@@ -22,4 +23,7 @@ CALLBACK_PARAMS = ("state", "code", "error", "error_description", "iss")
 @bp.route("/oam/server/oidc/callback")
 def callback() -> Response:
     args = {key: request.args[key][:MAX_PARAM] for key in CALLBACK_PARAMS if key in request.args}
+    repeated = [key for key in CALLBACK_PARAMS if len(request.args.getlist(key)) > 1]
+    if repeated:  # refused by the plugin (RFC 6749 3.1), once the flow's state is spent
+        args[REPEATED] = ",".join(repeated)
     return gate.resume(Submission("GET", args=args))

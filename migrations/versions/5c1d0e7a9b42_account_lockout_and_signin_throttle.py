@@ -8,7 +8,7 @@ client address and per typed account name (keyed digests), one fixed window
 each. Both are shared by every worker and node.
 
 Revision ID: 5c1d0e7a9b42
-Revises: 3ae2cb7ae297
+Revises: b767c31454a0
 Create Date: 2026-12-02 06:45:00.000000
 
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "5c1d0e7a9b42"
-down_revision = "3ae2cb7ae297"
+down_revision = "b767c31454a0"
 branch_labels = None
 depends_on = None
 
