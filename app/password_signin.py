@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context, has_request_context, request
+from sqlalchemy.exc import SQLAlchemyError
 
-from app import lockout, throttling
+from app import lockout, outage, throttling
 from app.engine import FlowContext, StepResult
 from app.lockout import LockoutSettings
 from app.passwords import spend_one_check, verify_password
@@ -44,7 +45,7 @@ from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 KEY = "password_signin"
 _EXTENSION = "stepgate.password_signin"
 RETRY_AFTER = "retry_after"
-"""Flow data key: the seconds a throttled attempt should wait, for the gate's ``Retry-After``."""
+"""Flow data key: the seconds a throttled (or outage-refused) attempt should wait, for the gate's ``Retry-After``."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,24 @@ def collected_password(ctx: FlowContext) -> str | None:
 
 
 def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str = "user.not_found") -> StepResult:
-    """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt."""
+    """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt.
+
+    The counts are written after a hash that takes a while; a database that
+    stops answering in between is an outage (app/outage.py), not a bug: the
+    step is an ERROR ``database.unavailable``, answered 503 with Retry-After.
+    """
+    try:
+        return _attempt(ctx, user, name, password, cause)
+    except SQLAlchemyError as exc:
+        fault = outage.database_fault(exc)
+        if fault is None:
+            raise
+        reason, seconds = outage.refuse("database", fault)  # logged once per outage, answered 503
+        ctx.data[RETRY_AFTER] = seconds
+        return StepResult.error(reason, {"cause": fault})
+
+
+def _attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str) -> StepResult:
     settings = current_settings()
     budget = (
         settings.throttling,

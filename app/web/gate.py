@@ -190,8 +190,8 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         status_for(result.reason, 401),
         retry_url=state.target_url if resource_for_target(state.target_url) else None,
     )
-    if response.status_code == 429 and state.data.get(RETRY_AFTER):
-        response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: a throttled attempt
+    if response.status_code in (429, 503) and state.data.get(RETRY_AFTER):
+        response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: throttled, or an outage
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
 

@@ -120,7 +120,7 @@ CONCEALED: dict[str, str] = {
 ``password_signin.reveal_account_state`` is on (intranets), when this text is shown."""
 
 MESSAGES["signin.throttled"] = "Too many sign-in attempts from here or for this account. Wait, then try again."
-STATUS: dict[str, int] = {"signin.throttled": 429}
+STATUS: dict[str, int] = {"signin.throttled": 429, "database.unavailable": 503}
 
 
 def message_for(reason: str | None) -> str:
