@@ -91,7 +91,6 @@ class RogueProvider:
 
     def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"):
         self.mode = "good"
-        self.claims: dict = {}
         self.slow_seconds = 2.0
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "rogue-1", "use": "sig", "alg": "RS256"})]
         self.codes: dict[str, dict] = {}
@@ -184,7 +183,6 @@ class RogueProvider:
             "preferred_username": "rogue-user",
             "email": "rogue@example.org",
             "given_name": "Rogue",
-            **self.claims,
         }
         if self.mode == "wrong_audience":
             claims["aud"] = "another-client"
@@ -295,9 +293,9 @@ class RogueProvider:
                 if url.path == "/userinfo":
                     if provider.mode == "huge_userinfo":
                         return self._send(200, json.dumps({"sub": SUBJECT, "padding": "x" * (2 << 20)}).encode())
-                    sub = provider.claims.get("sub", SUBJECT)
-                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else sub
-                    return self._json({"email": "rogue@example.org", **provider.claims, "sub": sub})
+                    chosen = {k: v for k, v in provider.claims.items() if v is not DROP and not callable(v)}
+                    sub = "someone-else" if provider.mode == "userinfo_other_sub" else chosen.get("sub", SUBJECT)
+                    return self._json({"email": "rogue@example.org", **chosen, "sub": sub})
                 return self._json({"error": "not_found"}, 404)
 
             def do_POST(self):

@@ -341,6 +341,7 @@ def provider_site(site_factory, devop):
         {
             "identity_providers": {"devop": provider},
             "application_domains": {"Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}},
+            "external_url": f"http://127.0.0.1:{port}",  # the redirect_uri registered above
         },
         port=port,
     )
