@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +34,7 @@ from sqlalchemy import Index, Integer, String, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import usernames
 from app.extensions import db, execute_core
 from app.timeutil import utcnow
 from app.yamlsource import Checker, Located
@@ -72,8 +72,9 @@ class Throttled:
 
 
 def normalise_name(name: str) -> str:
-    """``Alice``, ``ALICE`` and full-width ``Ａｌｉｃｅ`` count as one name (NFKC, then case folding)."""
-    return unicodedata.normalize("NFKC", name).casefold().strip()
+    """``Alice``, ``ALICE``, full-width ``Ａｌｉｃｅ`` and ``Al\u200bice`` count as one name: the key that
+    user names are unique in (app/usernames.py: NFKC, case folded, invisible characters dropped)."""
+    return usernames.key(name)
 
 
 def over_limit(settings: ThrottleSettings, secret: str, address: str | None, name: str | None) -> Throttled | None:

@@ -80,6 +80,7 @@ def test_case_and_width_variants_of_an_unknown_name_share_one_budget(browser):
     for user in ("ghost", "Ghost", "GHOST"):
         assert attempt(browser, user).status_code == 200
     assert_throttled(attempt(browser, "ｇｈｏｓｔ"))  # full-width letters: the same name after NFKC
+    assert_throttled(attempt(browser, "gh\u200bost"))  # a zero-width space: the same name too
     assert attempt(browser, "someone-else").status_code == 200  # other names keep their own budget
 
 
