@@ -11,7 +11,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import database, logging_setup, outage, session_cache
+from app import database, logging_setup, outage, password_signin, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -29,6 +29,7 @@ def create_app(
     """Build the server from validated settings and schemes; refuse to start on any problem."""
     try:
         runtime = runtime or load_runtime(settings_path)
+        signin_settings = password_signin.load(runtime.settings.file)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
             click.echo(str(exc), err=True)
@@ -60,6 +61,7 @@ def create_app(
     )
     app.extensions["stepgate"] = runtime
     request_limits.configure(app, settings.request_limits)
+    password_signin.init_app(app, signin_settings)
     app.session_interface = CookieSessionInterface()
     from app.web import edge
 

@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, sessions, usernames
+from app import audit, identity, lockout, password_signin, sessions, throttling, usernames
 from app.extensions import db
 from app.runtime import current
 
@@ -42,8 +42,10 @@ def purge() -> None:
     from app import flows, registrations
 
     counts = (flows.purge_expired(), registrations.purge_expired(), sessions.purge_expired())
+    windows = throttling.purge_expired(password_signin.current_settings().throttling)
     db.session.commit()
     click.echo("purged {} expired flows, {} expired registration records, {} expired sessions".format(*counts))
+    click.echo(f"purged {windows} ended sign-in throttling windows")
 
 
 @click.group("schemes", cls=AppGroup)
@@ -252,6 +254,11 @@ def users_show(user_name: str, store: str) -> None:
     click.echo(
         f"{user.store}/{user.user_name}  status={user.status}  password={'set' if user.password_hash else 'none'}"
     )
+    state = lockout.state_of(user.id)
+    if state.locked_out:
+        click.echo(f"  locked out after failed sign-ins until {state.locked_until:%Y-%m-%d %H:%M:%S} UTC")
+    elif state.failures:
+        click.echo(f"  {state.failures} failed sign-in(s) in the current window")
     for row in user.sorted_attribute_rows:
         proof = "verified" if row.verified else "unverified"
         click.echo(f"  {row.name}: {row.value}  [{row.source}, {proof}, {row.set_at:%Y-%m-%d %H:%M}]")
@@ -269,8 +276,17 @@ def users_lock(user_name: str, store: str) -> None:
 @click.argument("user_name")
 @click.option("--store", default="default", show_default=True)
 def users_unlock(user_name: str, store: str) -> None:
-    """Unlock a user."""
-    _set_status(store, user_name, identity.UserStatus.ACTIVE)
+    """Unlock a user: end a lockout after failed sign-ins, and an administrator's lock."""
+    user = _user(store, user_name)
+    ended = lockout.unlock(user.id, user.user_name, by="cli")
+    if ended:
+        click.echo(f"{store}/{user_name}: lockout after failed sign-ins ended")
+    if user.status != identity.UserStatus.ACTIVE.value:
+        _set_status(store, user_name, identity.UserStatus.ACTIVE)
+        return
+    db.session.commit()
+    if not ended:
+        click.echo(f"{store}/{user_name}: not locked")
 
 
 def _set_status(store: str, user_name: str, status: identity.UserStatus) -> None:

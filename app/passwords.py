@@ -1,4 +1,10 @@
-"""Password hashing (argon2id). Verification takes the same time whether or not a user exists."""
+"""Password hashing (argon2id), and a check that costs the same whether or not there is a hash to check.
+
+Answering "no such user" faster than "wrong password" tells an outsider which
+names exist. So every refusal of a password sign-in costs one verification:
+against the account's hash when there is one, otherwise against a dummy hash
+made by the same hasher, with the same parameters (app/password_signin.py).
+"""
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -17,3 +23,8 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def spend_one_check(password: str) -> None:
+    """Verify ``password`` against the dummy hash: the time a real check takes, for a refusal that needs none."""
+    verify_password(None, password)

@@ -73,6 +73,7 @@ KNOWN_KEYS = {
     "request_limits",
     *EXTERNAL_KEYS,
     "database",
+    "password_signin",  # app/password_signin.py: lockout, throttling, reveal_account_state
 }
 
 

@@ -1,12 +1,16 @@
-"""UserAuthenticationPlugin: check the collected password of the identified user."""
+"""UserAuthenticationPlugin: check the collected password of the identified user.
+
+The check is one password sign-in attempt (app/password_signin.py): throttled,
+counted against the account's lockout, and refused alike (wrong password, no
+password, locked out) until the password is proven.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app import identity
+from app import identity, password_signin
 from app.engine import FlowContext, Plugin, StepResult
-from app.passwords import verify_password
 
 
 @dataclass(frozen=True)
@@ -21,16 +25,7 @@ class UserAuthenticationPlugin(Plugin):
 
     def process(self, ctx: FlowContext) -> StepResult:
         password = ctx.secrets.get(self.params.KEY_PASSWORD_PARAM)
-        user = identity.get_user(ctx.user_id) if ctx.user_id is not None else None
         if not password:
             return StepResult.failure("credentials.missing")
-        if user is None:
-            verify_password(None, password)  # same cost as a real check: no user enumeration by timing
-            return StepResult.failure("user.not_found")
-        if user.password_hash is None:
-            return StepResult.failure("user.no_password", {"user_name": user.user_name})
-        if not user.check_password(password):
-            return StepResult.failure("credentials.invalid", {"user_name": user.user_name})
-        if not user.active:
-            return StepResult.failure(f"user.{user.status}", {"user_name": user.user_name})
-        return StepResult.success(detail={"user_name": user.user_name})
+        user = identity.get_user(ctx.user_id) if ctx.user_id is not None else None
+        return password_signin.attempt(ctx, user, user.user_name if user else None, password)

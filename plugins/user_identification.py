@@ -8,6 +8,13 @@ only when configured, for a provider with ``trust_email: true``, and only when
 the token says ``email_verified``; the match is then linked. A returning
 person's changed claims are synced by the scheme's provisioning policy.
 
+Typed with a password (a credential prompt collected one in this request), a
+name that finds no active user is refused as UserAuthenticationPlugin would
+refuse a wrong password (app/password_signin.py): throttled, after one hash,
+with a reason the page shows as "user name or password is incorrect" (the
+audit keeps the precise one). A locked or disabled account is named as such
+only to someone who typed its password.
+
 A linked account that is locked or disabled is an ERROR, not a FAILURE: in the
 JIT schemes On Failure leads to provisioning, and such a person must end on a
 clear page, never be asked for a new password or provisioned again.
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, provisioning
+from app import audit, federation, identity, password_signin, provisioning
 from app.engine import FlowContext, Plugin, StepResult
 from app.extensions import db
 
@@ -78,15 +85,16 @@ class UserIdentificationPlugin(Plugin):
         if not value:
             return StepResult.failure("user.not_found", {"why": f"no {self.value_name} in the flow"})
         users = identity.find_by_attribute(self.params.KEY_IDENTITY_STORE_REF, self.attribute, str(value))
-        if not users:
-            return StepResult.failure("user.not_found")
-        if len(users) > 1:
-            return StepResult.failure("user.ambiguous")
-        user = users[0]
-        if not user.active:
-            return StepResult.failure(f"user.{user.status}", {"user_name": user.user_name})
-        ctx.user_id = identity.remember(user.view()).id
-        return StepResult.success(detail={"user_name": user.user_name})
+        if len(users) == 1 and users[0].active:
+            ctx.user_id = identity.remember(users[0].view()).id
+            return StepResult.success(detail={"user_name": users[0].user_name})
+        cause = "user.ambiguous" if len(users) > 1 else "user.not_found"
+        password = password_signin.collected_password(ctx)
+        if password is not None:  # refused as a password check would refuse it: same cost, same page
+            return password_signin.attempt(ctx, users[0] if len(users) == 1 else None, str(value), password, cause)
+        if len(users) == 1:
+            return StepResult.failure(f"account.{users[0].status}", {"user_name": users[0].user_name})
+        return StepResult.failure(cause)
 
     def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:
         user = federation.find_linked_user(federated["issuer"], federated["subject"])

@@ -101,6 +101,8 @@ def site_factory(make_settings, direct_url, fault_proxy, tmp_path):
                 "database_url": direct_url,
                 "forward_auth": {"proxies": ["127.0.0.1/32"]},
                 "scim": {"tokens": [SCIM_TOKEN], "identity_store": "default"},
+                # the clients sign in as alice from 127.0.0.1 again and again: no throttling (app/throttling.py)
+                "password_signin": {"throttling": {"per_address": {"limit": 0}, "per_name": {"limit": 0}}},
                 **(extra or {}),
             }
         )

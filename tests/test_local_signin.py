@@ -148,7 +148,8 @@ def test_a_locked_user_is_refused(browser, add_user):
 def test_an_account_without_a_password_cannot_use_a_password_sign_in(browser, add_user):
     add_user("federated-only")
     page = sign_in(browser, user="federated-only", password="anything at all")
-    assert "can&#39;t sign in with a password" in page.text
+    assert "The user name or password is incorrect." in page.text  # no hint that the account exists
+    assert browser.cookie("stepgate_session") is None
 
 
 def test_logout_makes_a_copied_session_cookie_worthless(browser, live_server, alice):

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, registrations, sessions, usernames
+from app import audit, federation, identity, lockout, registrations, sessions, usernames
 from app.extensions import db
 from app.identity import User, UserAttribute, UserStatus
 from app.scim.errors import ScimError, invalid_value
@@ -118,6 +118,7 @@ def remove(user: User) -> None:
     """Delete a user with their links and sessions."""
     db.session.execute(delete(federation.FederatedLink).where(federation.FederatedLink.user_id == user.id))
     db.session.execute(delete(sessions.SignInSession).where(sessions.SignInSession.user_id == user.id))
+    lockout.forget(user.id)  # SQLite does not cascade, and may give the id to the next user
     audit.record("user.deleted", user_id=user.id, detail={"user_name": user.user_name, "by": "scim"})
     db.session.delete(user)
 

@@ -24,10 +24,11 @@ from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import db
 from app.oidc import logout as rp_logout
+from app.password_signin import RETRY_AFTER
 from app.runtime import current
 from app.urlpath import path_of_request_target
 from app.web import headers
-from app.web.messages import message_for, retry_after_for, status_for
+from app.web.messages import message_for, public_reason, retry_after_for, status_for
 
 log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
@@ -225,6 +226,8 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         status_for(result.reason),
         retry_url=state.target_url if resource_for_target(state.target_url) else None,
     )
+    if response.status_code in (429, 503) and state.data.get(RETRY_AFTER):
+        response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: throttled, or an outage
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
 
@@ -293,7 +296,9 @@ def _resource_on_named_host(url: str):
 
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
     response = make_response(
-        render_template("error.html", reason=reason, message=message_for(reason), detail=detail, retry_url=retry_url),
+        render_template(
+            "error.html", reason=public_reason(reason), message=message_for(reason), detail=detail, retry_url=retry_url
+        ),
         status,
     )
     if status == 503 and retry_after_for(reason) is not None:

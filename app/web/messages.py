@@ -1,14 +1,13 @@
 """What a person reads for each reason code.
 
 Reason codes are stable strings shared by logs, audit and metrics; the text is
-for people. Unknown user and wrong password read the same, on purpose.
+for people. Unknown user and wrong password read the same, on purpose, and so does every
+other refusal given before the password is proven (``CONCEALED``).
 """
 
 MESSAGES: dict[str, str] = {
     "credentials.missing": "Enter your user name and password.",
     "credentials.invalid": "The user name or password is incorrect.",
-    "user.not_found": "The user name or password is incorrect.",
-    "user.ambiguous": "More than one account matches; contact your administrator.",
     "user.locked": "This account is locked. Contact your administrator.",
     "user.disabled": "This account is disabled. Contact your administrator.",
     "user.no_password": "This account can't sign in with a password. Use the sign-in method it was created with.",
@@ -112,26 +111,56 @@ MESSAGES: dict[str, str] = {
 
 DEFAULT = "Sign-in could not be completed."
 
+# -- password sign-ins: no user enumeration (app/password_signin.py) -----------------------------
+
+INCORRECT = "The user name or password is incorrect."
+CONCEALED: dict[str, str] = {
+    "user.not_found": "No account has this user name.",
+    "user.no_password": MESSAGES["user.no_password"],
+    "account.locked": MESSAGES["user.locked"],
+    "account.disabled": MESSAGES["user.disabled"],
+    "account.locked_out": "This account is locked for a while after too many failed sign-ins. Try again later.",
+}
+"""Refusals given before the password is proven: each reads as INCORRECT unless
+``password_signin.reveal_account_state`` is on (intranets), when this text is shown."""
+
+MESSAGES["signin.throttled"] = "Too many sign-in attempts from here or for this account. Wait, then try again."
+
 STATUSES: dict[str, int] = {
-    # the provider, not the person: a gateway's codes (RFC 9110 15.6), never 401
+    # a peer at fault, not the person: a gateway's codes (RFC 9110 15.6), never 401; and the throttle
     "idp.timeout": 504,
     "idp.unreachable": 502,
     "idp.bad_response": 502,
     "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
+    "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
+    "database.unavailable": 503,
 }
 RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
 
 
 def message_for(reason: str | None) -> str:
+    if reason in CONCEALED:
+        return CONCEALED[reason] if _reveal() else INCORRECT
     return MESSAGES.get(reason or "", DEFAULT)
 
 
-def status_for(reason: str | None) -> int:
-    """The HTTP status of a failed sign-in: 401 for a "no", 502/503/504 when the provider is at fault."""
-    return STATUSES.get(reason or "", 401)
+def status_for(reason: str | None, default: int = 401) -> int:
+    """The HTTP status of a failed sign-in: 401 for a "no", 429 when throttled, 502/503/504 when a peer is at fault."""
+    return STATUSES.get(reason or "", default)
 
 
 def retry_after_for(reason: str | None) -> int | None:
     return RETRY_AFTER.get(reason or "")
+
+
+def public_reason(reason: str | None) -> str | None:
+    """The reason code a page may show: a concealed one reads as ``credentials.invalid``."""
+    return "credentials.invalid" if reason in CONCEALED and not _reveal() else reason
+
+
+def _reveal() -> bool:
+    from app.password_signin import current_settings
+
+    return current_settings().reveal_account_state

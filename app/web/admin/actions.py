@@ -1,4 +1,4 @@
-"""What an administrator can do to a user: lock, unlock, delete. Each is audited with before and after.
+"""What an administrator can do to a user: lock, unlock, end a lockout, delete. Each is audited with before and after.
 
 Locking or deleting ends the user's sessions at once (every request re-reads
 the session row, so a copied cookie stops working too). Framework-free: the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from app import audit, sessions
+from app import audit, lockout, sessions
 from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
@@ -30,6 +30,11 @@ def set_status(user: User, status: UserStatus, by: str) -> str:
     return old
 
 
+def end_lockout(user: User, by: str) -> bool:
+    """End the user's lockout after failed sign-ins (audited as ``account.unlocked``); False if there was none."""
+    return lockout.unlock(user.id, user.user_name, by=by)
+
+
 def delete_user(user: User, by: str) -> None:
     """Delete the user, their links and sessions; the audit event keeps what was deleted."""
     before = {
@@ -41,6 +46,7 @@ def delete_user(user: User, by: str) -> None:
     audit.record("user.deleted", user_id=user.id, detail={"before": before, "after": None, "by": by})
     db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
+    lockout.forget(user.id)
     db.session.delete(user)
 
 

@@ -1,10 +1,13 @@
-"""Console pages for users: search by attribute, a user's attributes, IdP links and history; lock, unlock, delete."""
+"""Console pages for users: search by attribute, a user's attributes, IdP links and history; lock, unlock, delete.
+
+A lockout after failed sign-ins (app/lockout.py) has its own line and button, apart from the status.
+"""
 
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app import audit, federation, identity
+from app import audit, federation, identity, lockout
 from app.extensions import db
 from app.identity import UserStatus
 from app.runtime import current
@@ -49,6 +52,7 @@ def user(user_id: int):
         sync_rows=sync_policy_rows(found.store) if links else [],
         history=audit.query(user_id=found.id, limit=queries.PAGE),
         is_self=found.id == g.admin.id,
+        lockout=lockout.state_of(found.id),
     )
 
 
@@ -78,6 +82,16 @@ def lock(user_id: int):
 @bp.route("/users/<int:user_id>/unlock", methods=["POST"])
 def unlock(user_id: int):
     return _set_status(user_id, UserStatus.ACTIVE)
+
+
+@bp.route("/users/<int:user_id>/end-lockout", methods=["POST"])
+def end_lockout(user_id: int):
+    """End a lockout after failed sign-ins now (the administrators' lock is the other button)."""
+    found = identity.get_user(user_id) or abort(404)
+    ended = actions.end_lockout(found, by=g.admin.user_name)
+    db.session.commit()
+    flash(f"{found.user_name}: lockout ended" if ended else f"{found.user_name}: failed sign-ins reset", "ok")
+    return redirect(url_for("admin.user", user_id=found.id))
 
 
 @bp.route("/users/<int:user_id>/delete", methods=["POST"])
