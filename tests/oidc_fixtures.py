@@ -49,25 +49,30 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> 
     raise RuntimeError(f"the development provider did not answer at {url} within {seconds}s")
 
 
+def register_client(base: str, redirect_uri: str, post_logout_redirect_uris: list[str] | None = None) -> dict:
+    """A new client of the development provider at ``base`` for one stepgate callback URL
+    (and where RP-initiated logout may return), through its dynamic registration endpoint."""
+    response = requests.post(
+        f"{base}/reg",
+        json={
+            "redirect_uris": [redirect_uri],
+            **({"post_logout_redirect_uris": post_logout_redirect_uris} if post_logout_redirect_uris else {}),
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 @dataclass
 class DevProvider:
     issuer: str
 
     def register_client(self, redirect_uri: str, post_logout_redirect_uris: list[str] | None = None) -> dict:
-        """A new client of the provider for one stepgate callback URL (and where RP-initiated logout may return)."""
-        response = requests.post(
-            f"{self.issuer}/reg",
-            json={
-                "redirect_uris": [redirect_uri],
-                **({"post_logout_redirect_uris": post_logout_redirect_uris} if post_logout_redirect_uris else {}),
-                "grant_types": ["authorization_code"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            },
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
+        return register_client(self.issuer, redirect_uri, post_logout_redirect_uris)
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,26 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 ENV = "STEPGATE_TEST_DATABASE_URL"
+DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def server_url() -> str | None:
     """The PostgreSQL server this leg of the suite runs on, or None on the SQLite leg."""
     return os.environ.get(ENV) or None
+
+
+def reachable_server() -> str | None:
+    """The server of this leg, or the machine's default one on the SQLite leg, if it answers; else None.
+
+    For the tests that need PostgreSQL whatever the leg (two nodes sharing a database, database faults).
+    """
+    url = server_url() or DEFAULT_SERVER
+    u = make_url(url)
+    try:
+        psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return None
+    return url
 
 
 def _connect(url: str) -> psycopg.Connection:

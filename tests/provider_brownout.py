@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from tests.browser import Browser
 from tests.faultproxy import FaultProxy
 from tests.jit_steps import at_provider
+from tests.oidc_fixtures import register_client
 from tests.servers import free_port, wait_for
 
 DEVOP = Path(__file__).resolve().parent.parent / "devop"
@@ -53,18 +54,7 @@ class ProxiedProvider:
         wait_for(f"{self.direct}/.well-known/openid-configuration", self.process)
 
     def register_client(self, redirect_uri: str) -> dict:
-        response = requests.post(
-            f"{self.direct}/reg",
-            json={
-                "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "client_secret_basic",
-            },
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
+        return register_client(self.direct, redirect_uri)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -34,7 +34,6 @@ from tests.servers import Gunicorn, flask_cli, free_port
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
 SCIM_TOKEN = "scim-token-0123456789abcdef"
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SHIPPED = DatabaseSettings()
 # The worst single answer: a pooled connection's call waits out the response bound, then one reconnect its
 # connect timeout; every later request of the outage is refused at once (app/database.py, Reconnection).
@@ -44,20 +43,10 @@ RECOVERY = 10.0
 APP_URL = "http://app.test/demo/reports"
 
 
-def _postgres_server() -> str | None:
-    url = pg.server_url() or DEFAULT_SERVER
-    u = make_url(url)
-    try:
-        psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return None
-    return url
-
-
 @pytest.fixture
 def direct_url():
     """A fresh PostgreSQL database, reached directly (the test's own view of it)."""
-    server = _postgres_server()
+    server = pg.reachable_server()
     if server is None:
         pytest.skip("no PostgreSQL answers at 127.0.0.1:5432: the database fault scenarios need one")
     url = pg.create_database(server)

@@ -5,33 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app import audit, identity
+from tests.oidc_fixtures import ROGUE_JIT_SCHEME as ROGUE_SCHEME
 from tests.rogue_op import SUBJECT
-
-ROGUE_SCHEME = """
-name: RogueScheme
-description: JIT without password through the misbehaving test provider
-module:
-  steps:
-    OpenID_Connect:
-      plugin: OpenIDConnectPlugin
-      params: {provider: rogue, username_attr: preferred_username}
-    User_Identification1:
-      plugin: UserIdentificationPlugin
-    OAuth_Self_Registration:
-      plugin: OAuthUserSelfRegistrationPlugin
-      params:
-        autoprovisioning: true
-        autoprovision_key_user_record_attribute_list: email, given_name
-        autoprovision_idtoken_to_user_attribute_mapping: email:mail
-    User_Identification2:
-      plugin: UserIdentificationPlugin
-  orchestration:
-    initial_step: OpenID_Connect
-    OpenID_Connect: {on_success: User_Identification1, on_failure: failure, on_error: failure}
-    User_Identification1: {on_success: success, on_failure: OAuth_Self_Registration, on_error: failure}
-    OAuth_Self_Registration: {on_success: User_Identification2, on_failure: failure, on_error: failure}
-    User_Identification2: {on_success: success, on_failure: failure, on_error: failure}
-"""
 
 
 @pytest.fixture

@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urljoin
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests import pg
 from tests.browser import Browser
@@ -27,22 +25,11 @@ from tests.servers import Gunicorn, flask_cli, free_port
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_server() -> str | None:
-    url = pg.server_url() or DEFAULT_SERVER
-    u = make_url(url)
-    try:
-        psycopg.connect(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return None
-    return url
 
 
 @pytest.fixture
 def shared_database():
-    server = _postgres_server()
+    server = pg.reachable_server()
     if server is None:
         pytest.skip("no PostgreSQL answers at 127.0.0.1:5432: the two-node test needs a shared database")
     url = pg.create_database(server)
