@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 ENV = "STEPGATE_TEST_DATABASE_URL"
@@ -34,6 +36,16 @@ def reachable_server() -> str | None:
     except psycopg.OperationalError:
         return None
     return url
+
+
+def throwaway_database(needed_for: str) -> Iterator[str]:
+    """For a fixture: a fresh database on the reachable server, dropped afterwards; skip when none answers."""
+    server = reachable_server()
+    if server is None:
+        pytest.skip(f"no PostgreSQL answers at 127.0.0.1:5432: {needed_for}")
+    url = create_database(server)
+    yield url
+    drop_database(url)
 
 
 def _connect(url: str) -> psycopg.Connection:

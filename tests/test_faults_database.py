@@ -46,12 +46,7 @@ APP_URL = "http://app.test/demo/reports"
 @pytest.fixture
 def direct_url():
     """A fresh PostgreSQL database, reached directly (the test's own view of it)."""
-    server = pg.reachable_server()
-    if server is None:
-        pytest.skip("no PostgreSQL answers at 127.0.0.1:5432: the database fault scenarios need one")
-    url = pg.create_database(server)
-    yield url
-    pg.drop_database(url)
+    yield from pg.throwaway_database("the database fault scenarios need one")
 
 
 @dataclass

@@ -29,12 +29,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def shared_database():
-    server = pg.reachable_server()
-    if server is None:
-        pytest.skip("no PostgreSQL answers at 127.0.0.1:5432: the two-node test needs a shared database")
-    url = pg.create_database(server)
-    yield url
-    pg.drop_database(url)
+    yield from pg.throwaway_database("the two-node test needs a shared database")
 
 
 @pytest.fixture
