@@ -79,8 +79,13 @@ class OpenIDConnectPlugin(Plugin):
 
     def _start(self, ctx: FlowContext, provider: IdentityProvider) -> StepResult:
         redirect_uri = absolute_for("oidc.callback")
+        client = client_for(provider, DatabaseDocuments())
+        if client.unavailable():  # say so now, not after a round trip through the provider's login page
+            return _outcome(
+                OIDCError("idp.unavailable", "circuit open: not sent to the provider", malfunction=True), provider.name
+            )
         try:
-            request = client_for(provider, DatabaseDocuments()).authorization_request(redirect_uri, self.params.scopes)
+            request = client.authorization_request(redirect_uri, self.params.scopes)
         except OIDCError as exc:
             return _outcome(exc, provider.name)
         ctx.data[PENDING] = {

@@ -114,19 +114,22 @@ def test_browsers_stuck_at_a_hung_token_endpoint_get_a_gateway_page_and_signed_i
 def test_repeated_timeouts_open_the_breaker_which_answers_at_once_and_sign_ins_work_within_10_s_of_recovery(
     site, provider
 ):
+    rounds = [prepared(site, provider, 6, first=10 * n) for n in range(8)]  # at the provider before it hangs
     provider.proxy.black_hole()
-    for round_ in range(8):
-        answers = come_back(prepared(site, provider, 6, first=10 * round_))
+    for pairs in rounds:
+        answers = come_back(pairs)
         if all(reason == "idp.unavailable" for _, _, reason, _ in answers):
             break
     else:
         pytest.fail(f"the breaker never opened on both workers: {answers}")
     assert all(status == 503 and seconds < 1 and retry == "5" for status, seconds, _, retry in answers), answers
+    starts = [started_sign_in(site, provider) for _ in range(6)]  # new people are not sent to the provider at all
+    assert all(status == 503 and reason == "idp.unavailable" for status, reason in starts), starts
 
     provider.proxy.passing()
     back, successes, attempts, first = time.monotonic(), 0, [], None
     while successes < 4 and time.monotonic() - back < 10:
-        [(status, *_)] = come_back(prepared(site, provider, 1, first=100 + len(attempts)))
+        status = sign_in_status(site, provider, 100 + len(attempts))
         attempts.append(status)
         successes = successes + 1 if status == 302 else 0
         first = first or (time.monotonic() - back if status == 302 else None)
@@ -134,6 +137,23 @@ def test_repeated_timeouts_open_the_breaker_which_answers_at_once_and_sign_ins_w
             time.sleep(0.3)
     assert successes == 4, f"sign-ins did not work again within 10 s of the provider's return: {attempts}"
     print(f"provider back: first sign-in after {first:.1f} s, 4 in a row after {time.monotonic() - back:.1f} s")
+
+
+def started_sign_in(site, provider) -> tuple[int, str | None]:
+    """Open the protected page with no session: (status, reason code) of stepgate's answer, not followed."""
+    with browser_for(site.url, provider) as browser:
+        page = browser.session.get(site.url + PAGE, timeout=30, allow_redirects=False)
+    reason = re.search(r"<code>([a-z_.]+)</code>", page.text)
+    return page.status_code, reason and reason.group(1)
+
+
+def sign_in_status(site, provider, number: int) -> int:
+    """A whole sign-in's last answer: 302 when it worked; the refusal's status, at the start or at the callback."""
+    status, _ = started_sign_in(site, provider)
+    if status != 302:
+        return status
+    [(status, *_)] = come_back(prepared(site, provider, 1, first=number))
+    return status
 
 
 def test_a_slow_provider_cannot_stretch_a_sign_in_past_its_total_deadline(provider, make_settings):

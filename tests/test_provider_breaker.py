@@ -59,6 +59,18 @@ def test_an_open_breaker_refuses_until_the_cool_down_then_lets_one_probe_through
     assert heard == [("corp", State.OPEN), ("corp", State.HALF_OPEN), ("corp", State.CLOSED)]
 
 
+def test_asking_whether_a_breaker_refuses_takes_no_probe_slot(clock):
+    """The plugin asks before sending a browser to the provider; asking must not use up the probe."""
+    breaker = CircuitBreaker("corp", failures=1, cooldown=5, clock=clock)
+    assert not breaker.refusing()
+    breaker.failed("connection refused")
+    assert breaker.refusing()
+    clock.now += 5
+    assert not breaker.refusing() and not breaker.refusing()
+    assert breaker.allow(), "the probe is still there for the first real call"
+    assert not breaker.allow()
+
+
 def test_a_failed_probe_opens_the_breaker_for_another_cool_down(clock):
     breaker = CircuitBreaker("corp", failures=2, cooldown=5, clock=clock)
     breaker.failed()

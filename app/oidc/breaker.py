@@ -79,6 +79,11 @@ class CircuitBreaker:
             self._probe_started = now
             return True
 
+    def refusing(self) -> bool:
+        """Open and still cooling down: calls would be refused now. Unlike ``allow``, it takes no probe slot."""
+        with self._lock:
+            return self.state is State.OPEN and self._clock() - self._opened_at < self.cooldown
+
     def retry_after(self) -> float:
         """Seconds until a probe may go out (0 when calls go through)."""
         with self._lock:

@@ -92,6 +92,11 @@ class OIDCClient:
         self._grant_uris: dict[tuple[str, str, tuple[str, ...]], str] = {}
         self._client_auth: tuple[dict[str, str], str] | None = None
 
+    def unavailable(self) -> bool:
+        """The provider's circuit breaker is open: a browser sent there now would only be refused on its return."""
+        breaker = getattr(self.http, "breaker", None)
+        return breaker is not None and breaker.refusing()
+
     def deadline(self):
         """``with client.deadline():`` around a sign-in callback: its provider calls end within ``total_timeout``."""
         return transport.deadline(self.provider.total_timeout)
