@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context, has_request_context, request
-from sqlalchemy.exc import SQLAlchemyError
 
-from app import lockout, outage, throttling
+from app import lockout, throttling
 from app.engine import FlowContext, StepResult
 from app.lockout import LockoutSettings
 from app.passwords import spend_one_check, verify_password
@@ -103,21 +102,10 @@ def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str 
     """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt.
 
     The counts are written after a hash that takes a while; a database that
-    stops answering in between is an outage (app/outage.py), not a bug: the
-    step is an ERROR ``database.unavailable``, answered 503 with Retry-After.
+    stops answering in between is an outage, not a bug: the gate's fault
+    handler makes the step an ERROR ``database.unavailable``, answered 503
+    with Retry-After (app/web/gate.py, app/outage.py).
     """
-    try:
-        return _attempt(ctx, user, name, password, cause)
-    except SQLAlchemyError as exc:
-        fault = outage.database_fault(exc)
-        if fault is None:
-            raise
-        reason, seconds = outage.refuse("database", fault)  # logged once per outage, answered 503
-        ctx.data[RETRY_AFTER] = seconds
-        return StepResult.error(reason, {"cause": fault})
-
-
-def _attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str) -> StepResult:
     settings = current_settings()
     budget = (
         settings.throttling,

@@ -64,7 +64,7 @@ def scheme(steps: str, orchestration: str, retry_limit: int = 5):
     return parse_scheme(text, "test.yaml", REGISTRY)
 
 
-def run(sch, state=None, submission=None, propagate=True):
+def run(sch, state=None, submission=None, propagate=True, faults=None):
     state = state or FlowState("flow-id", sch.name, sch.version, "/target")
     events = []
     result = advance(
@@ -73,6 +73,7 @@ def run(sch, state=None, submission=None, propagate=True):
         submission,
         record=lambda s, step, plugin, r: events.append((step, r.outcome.value)),
         propagate_exceptions=propagate,
+        faults=faults,
     )
     return result, state, events
 
@@ -188,3 +189,16 @@ def test_an_exception_in_a_plugin_raises_under_tests_and_becomes_error_in_produc
     result, _, events = run(sch, propagate=False)
     assert events == [("A", "error"), ("B", "success")]
     assert result == Succeeded(1, 2)
+
+
+def test_an_exception_the_fault_handler_knows_becomes_its_result_even_under_tests():
+    """A dependency that cannot serve (the database gone under a step) is an outage the web layer answers, not a bug."""
+    sch = scheme(
+        "    A: {plugin: DummyPlugin, params: {outcome: raise}}",
+        "    initial_step: A\n    A: {on_success: success, on_error: failure}",
+    )
+    outage = lambda exc: StepResult.error("database.unavailable") if "bug" in str(exc) else None  # noqa: E731
+    result, _, events = run(sch, propagate=True, faults=outage)
+    assert events == [("A", "error")] and result == Failed("database.unavailable", "A")
+    with pytest.raises(RuntimeError, match="bug in a plugin"):  # what the handler does not know is still a bug
+        run(sch, propagate=True, faults=lambda exc: None)

@@ -64,6 +64,8 @@ class Failed:
 
 RunResult = Respond | Succeeded | Failed
 Recorder = Callable[[FlowState, str, str, StepResult], None]
+FaultHandler = Callable[[Exception], StepResult | None]
+"""Turns an exception that is no bug (a dependency that cannot serve) into the step's result; None for a bug."""
 
 
 def advance(
@@ -74,6 +76,7 @@ def advance(
     record: Recorder,
     secrets: dict[str, str] | None = None,
     propagate_exceptions: bool = False,
+    faults: FaultHandler | None = None,
 ) -> RunResult:
     """Advance ``state`` as far as it goes in this request."""
     secrets = {} if secrets is None else secrets
@@ -86,7 +89,7 @@ def advance(
         ctx = FlowContext(
             state.id, scheme.name, step.name, state.data, secrets, submission, state.target_url, state.failures
         )
-        result = _run_step(step.plugin, ctx, propagate_exceptions)
+        result = _run_step(step.plugin, ctx, propagate_exceptions, faults)
         record(state, step.name, step.plugin_name, result)
         submission = None
         if result.outcome is Outcome.CHALLENGE:
@@ -118,10 +121,13 @@ def advance(
     return Failed("flow.transition_limit", state.current_step)
 
 
-def _run_step(plugin: Any, ctx: FlowContext, propagate: bool) -> StepResult:
+def _run_step(plugin: Any, ctx: FlowContext, propagate: bool, faults: FaultHandler | None = None) -> StepResult:
     try:
         result = plugin.process(ctx)
-    except Exception:
+    except Exception as exc:
+        answered = faults(exc) if faults is not None else None
+        if answered is not None:  # e.g. the database went away under the step: an outage, not a bug
+            return answered
         if propagate:
             raise
         log.exception("plugin %s raised in step %s of flow", type(plugin).__name__, ctx.step_name)

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, identity, metrics, session_cache, sessions
+from app import audit, flows, identity, metrics, outage, session_cache, sessions
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
@@ -169,6 +169,7 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         submission,
         record=_record_step,
         propagate_exceptions=current_app.config.get("STEPGATE_PROPAGATE_EXCEPTIONS", False),
+        faults=lambda exc: _outage_under_step(state, exc),
     )
     if isinstance(result, Respond):
         flows.save(flow)
@@ -230,6 +231,17 @@ def _failed(flow: flows.FlowRecord, scheme: Scheme, result: Failed) -> Response:
         response.headers["Retry-After"] = str(state.data[RETRY_AFTER])  # password_signin: throttled, or an outage
     response.delete_cookie(FLOW_COOKIE, path="/")
     return response
+
+
+def _outage_under_step(state: FlowState, exc: Exception) -> StepResult | None:
+    """A step stopped by a dependency that cannot serve: ERROR ``database.unavailable`` (or redis), answered
+    503 with ``Retry-After`` by ``_failed``, told once per outage by app/outage.py, with no traceback."""
+    fault = outage.fault_of(exc)
+    if fault is None:
+        return None  # a bug: the runner logs it with its traceback
+    reason, seconds = outage.refuse(*fault)
+    state.data[RETRY_AFTER] = seconds
+    return StepResult.error(reason, {"cause": fault[1]})
 
 
 def _record_failure(state: FlowState, scheme: Scheme, result: Failed) -> None:

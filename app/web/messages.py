@@ -135,6 +135,7 @@ STATUSES: dict[str, int] = {
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
     "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
     "database.unavailable": 503,
+    "redis.unavailable": 503,
 }
 RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""

@@ -8,7 +8,9 @@ from flask import Blueprint, Response, request
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from app import outage
 from app.runtime import current
 from app.timeutil import utcnow
 from app.web.gate import exempt
@@ -23,9 +25,15 @@ class ActiveFlows:
         from app.extensions import db
         from app.flows import Flow
 
-        count = db.session.scalar(
-            select(func.count()).select_from(Flow).where(Flow.status == "active", Flow.expires_at > utcnow())
-        )
+        try:
+            count = db.session.scalar(
+                select(func.count()).select_from(Flow).where(Flow.status == "active", Flow.expires_at > utcnow())
+            )
+        except SQLAlchemyError as exc:
+            if outage.database_fault(exc) is None:
+                raise
+            db.session.rollback()
+            return  # during a database outage the other metrics still tell what is happening; this gauge is left out
         yield GaugeMetricFamily("stepgate_active_flows", "Sign-in flows in progress", value=count or 0)
 
 
