@@ -52,6 +52,9 @@ bench: $(STAMP) $(DEVOP)
 	$(BIN)/python -m bench.session_check
 	$(BIN)/python -m bench.federated_signin
 	$(BIN)/python -m bench.identification
+	$(BIN)/python -m bench.enumeration
+	$(BIN)/python -m bench.path_judgement
+	$(BIN)/python -m bench.provider_brownout
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache devop/node_modules admin-assets/node_modules
