@@ -44,12 +44,14 @@ def provider():
 
 
 @pytest.fixture
-def site(provider, make_settings):
-    """stepgate under gunicorn (2 workers x 4 threads) with the proxied provider; 40 people signed in."""
+def site(request, provider, make_settings):
+    """stepgate under gunicorn (2 workers x 4 threads) with the proxied provider; 40 people signed in.
+
+    A test may add provider settings through indirect parametrisation (``request.param``)."""
     provider.proxy.passing()
     port = free_port()
     client = provider.register_client(f"http://127.0.0.1:{port}{CALLBACK}")
-    options = {"read_timeout": READ_TIMEOUT, "total_timeout": TOTAL_TIMEOUT}
+    options = {"read_timeout": READ_TIMEOUT, "total_timeout": TOTAL_TIMEOUT} | getattr(request, "param", {})
     settings = make_settings(extra=site_settings(port, provider.issuer, client, options))
     cookies = signed_in_sessions(settings, 40)
     with Gunicorn(settings, workers=2, port=port, env={"STEPGATE_THREADS": "4"}) as server:
@@ -111,20 +113,31 @@ def test_browsers_stuck_at_a_hung_token_endpoint_get_a_gateway_page_and_signed_i
     assert pages.percentile(0.99) < 1.0, f"protected page p99 {pages.percentile(0.99):.3f} s"
 
 
-def test_repeated_timeouts_open_the_breaker_which_answers_at_once_and_sign_ins_work_within_10_s_of_recovery(
-    site, provider
-):
+def open_both_breakers(site, provider) -> list:
+    """Hang the provider and send rounds of callbacks until both workers answer every one "unavailable" at once."""
     rounds = [prepared(site, provider, 6, first=10 * n) for n in range(8)]  # at the provider before it hangs
     provider.proxy.black_hole()
     for pairs in rounds:
         answers = come_back(pairs)
         if all(reason == "idp.unavailable" for _, _, reason, _ in answers):
-            break
-    else:
-        pytest.fail(f"the breaker never opened on both workers: {answers}")
-    assert all(status == 503 and seconds < 1 and retry == "5" for status, seconds, _, retry in answers), answers
+            return answers
+    pytest.fail(f"the breaker never opened on both workers: {answers}")
+
+
+@pytest.mark.parametrize("site", [{"breaker_cooldown_seconds": 120}], indirect=True)
+def test_repeated_timeouts_open_the_breaker_which_refuses_callbacks_and_new_sign_ins_at_once(site, provider):
+    # A long cooldown: the first worker's breaker may open several rounds before the second's, and a breaker
+    # whose cooldown has passed rightly lets a start through as its probe. The default cooldown's recovery
+    # is the next test's.
+    answers = open_both_breakers(site, provider)
+    assert all(status == 503 and seconds < 1 and retry is not None for status, seconds, _, retry in answers), answers
     starts = [started_sign_in(site, provider) for _ in range(6)]  # new people are not sent to the provider at all
     assert all(status == 503 and reason == "idp.unavailable" for status, reason in starts), starts
+
+
+def test_sign_ins_work_again_within_10_s_of_the_providers_return_with_the_shipped_cooldown(site, provider):
+    answers = open_both_breakers(site, provider)
+    assert all(status == 503 and seconds < 1 and retry == "5" for status, seconds, _, retry in answers), answers
 
     provider.proxy.passing()
     back, successes, attempts, first = time.monotonic(), 0, [], None
