@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.challenge_page import ChallengePage
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -56,6 +58,8 @@ class FlowContext:
     submission: Submission | None
     target_url: str
     attempt: int = 0
+    challenge_page: ChallengePage | None = None
+    """The scheme's challenge URL and custom page (OAM's Context Type/Value), for steps that prompt."""
 
     @property
     def values(self) -> dict[str, Any]:

@@ -55,6 +55,8 @@ def protect() -> Response | None:
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
+    if request.path in current().challenge_urls:
+        return challenge_url()
     judgement = current().settings.application_domains.judge(request.host, _raw_path(), request.method)
     reason = judgement.reason
     if reason is None and judgement.path.path != request.path:
@@ -90,6 +92,16 @@ def login() -> Response:
 @bp.route("/oam/server/auth_cred_submit", methods=["GET", "POST"])
 def auth_cred_submit() -> Response:
     return resume(Submission(request.method, _plain(request.args), _plain(request.form)))
+
+
+def challenge_url() -> Response:
+    """A scheme's ``challenge_url`` (OAM's Challenge URL): the current prompt of this browser's flow.
+
+    Only shown, never submitted to: the prompt's form posts to auth_cred_submit, as OAM's pages do.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return error_page("request.method_not_allowed", 405)
+    return resume(Submission("GET", _plain(request.args), {}))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
