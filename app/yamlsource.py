@@ -197,9 +197,10 @@ class Checker:
 
 
 def unknown_message(kind: str, name: Any, known: set[str], where: str) -> str:
-    """"unknown key 'initial_comand' in X (did you mean 'initial_command'? known: ...)": a typo names its fix."""
-    close = difflib.get_close_matches(str(name), sorted(known), n=1, cutoff=0.75)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    """ "unknown key 'initial_comand' in X (did you mean 'initial_command'? known: ...)": a typo names its fix."""
+    folded = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), sorted(folded), n=1, cutoff=0.75)
+    hint = f"did you mean '{folded[close[0]]}'? " if close else ""
     return f"unknown {kind} '{name}' in {where} ({hint}known: {', '.join(sorted(known))})"
 
 

@@ -7,16 +7,12 @@ to ``loginPageURL``: either the scheme's ``challenge_url``, which stepgate
 serves, or an external page that posts the fields back to
 ``/oam/server/auth_cred_submit`` with the ``loginid`` it was sent, like the
 self-registration page. That ``loginid`` stands in for the CSRF token the
-external page can't have: random, bound to this flow, stored hashed, compared
-in constant time and good for one post.
+external page can't have (``app/engine/external_post.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +22,7 @@ from flask import render_template, request
 from werkzeug.utils import redirect
 
 from app.credentials import Labels, build_form, parse_cred_param
-from app.engine import FlowContext, Plugin, Scenario, StepResult
+from app.engine import FlowContext, Plugin, Scenario, StepResult, external_post
 from app.engine.challenge_page import ChallengePage, valid_challenge_url
 from app.selfregistration import with_query
 from app.web import custom_page
@@ -34,7 +30,6 @@ from app.web.messages import message_for, public_reason
 
 log = logging.getLogger("stepgate.plugins.credential_collector")
 ACTION_TYPES = ("FORM", "REDIRECT")
-LOGIN_ID = "loginid"
 
 
 @dataclass(frozen=True)
@@ -88,11 +83,7 @@ class CredentialCollectorPlugin(Plugin):
 
     def process(self, ctx: FlowContext) -> StepResult:
         posted = ctx.submission is not None and ctx.submission.method == "POST"
-        external = posted and _LOGIN_ID_HASH in ctx.data and ctx.submission.form.get(LOGIN_ID) is not None
-        if external and not _takes_login_id(ctx):
-            log.warning("flow %s: a post with a %s this flow did not send", ctx.flow_id, LOGIN_ID)
-            return StepResult.failure("login_page.unknown_login")
-        form = build_form(self.fields, ctx.values, csrf=not external)
+        form = build_form(self.fields, ctx.values, csrf=not (posted and ctx.submission.external))
         if not posted or not form.validate_on_submit():
             return self._ask(ctx, form, ctx.error)
         collected = {}
@@ -157,24 +148,10 @@ class CredentialCollectorPlugin(Plugin):
                 )
                 return StepResult.error("login_page.misconfigured")
             return StepResult.challenge(redirect(url), prompt=True)
-        login_id = secrets.token_urlsafe(32)
-        ctx.data[_LOGIN_ID_HASH] = _digest(login_id)
-        query = {LOGIN_ID: login_id} | ({"error": public_reason(ctx.error)} if ctx.error else {})
+        query = {external_post.PARAM: external_post.issue(ctx.data)}
+        if ctx.error:
+            query["error"] = public_reason(ctx.error)
         return StepResult.challenge(redirect(with_query(url, query)), prompt=True)
-
-
-_LOGIN_ID_HASH = "login_id_sha256"
-
-
-def _digest(login_id: str) -> str:
-    return hashlib.sha256(login_id.encode()).hexdigest()
-
-
-def _takes_login_id(ctx: FlowContext) -> bool:
-    """The external page's post carries the ``loginid`` this flow sent last: used up now, whatever follows."""
-    expected = ctx.data.pop(_LOGIN_ID_HASH, "")
-    sent = ctx.submission.form.get(LOGIN_ID) or ""
-    return bool(expected) and hmac.compare_digest(_digest(sent), expected)
 
 
 @lru_cache(maxsize=64)

@@ -29,6 +29,8 @@ class Submission:
     method: str
     args: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] = field(default_factory=dict)
+    external: bool = False
+    """A post from an external page that returned this flow's one-time token (app/engine/external_post.py)."""
 
     def get(self, key: str, default: str | None = None) -> str | None:
         if key in self.form:

@@ -19,7 +19,6 @@ MESSAGES: dict[str, str] = {
     "plugin.exception": "Something went wrong on our side. Try again later.",
     "request.method_not_allowed": "This address does not accept that kind of request.",
     "login_page.misconfigured": "The sign-in page is not available; the scheme is misconfigured.",
-    "login_page.unknown_login": "This sign-in form was not sent by this sign-in, or was already used. Start again.",
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
