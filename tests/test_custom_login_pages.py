@@ -295,3 +295,9 @@ def test_a_login_page_path_that_is_not_the_schemes_challenge_url_fails_closed(ma
         )
     with site.app.app_context():
         assert identity.find_by_user_name("default", "mona") is None
+
+
+def test_schemes_show_prints_the_challenge_url_and_the_custom_page(runner):
+    output = runner.invoke(args=["schemes", "show", "AutoProvisioningCustomPageScheme"]).output
+    assert "challenge URL /CustomReadServlet; context type customHTML; context value " in output
+    assert output.split("context value ", 1)[1].split("\n", 1)[0].endswith("schemes/custom/autoprovisioning.html")
