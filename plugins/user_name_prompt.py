@@ -24,6 +24,7 @@ flow cannot be used to list accounts.
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from dataclasses import dataclass, field
 
 from flask import render_template
@@ -150,9 +151,13 @@ def _detail(name: str) -> str:
 
 
 def suggest(store: str, base: str) -> str:
-    """A free user name close to ``base``: ``base2`` … ``base9``, then ``base`` and four random digits."""
-    stem = base if base and _usable(base) else "user"
-    stem = stem[:240]
+    """A free user name close to ``base``: ``base2`` … ``base9``, then ``base`` and four random digits.
+
+    ``base`` is taken in its NFKC form, or its normalised key, or else ``user``: the first usable one.
+    """
+    plain = unicodedata.normalize("NFKC", base)  # a look-alike's plain form: "Ｈｅｎｒｙ" suggests "Henry3"
+    folded = usernames.key(base)
+    stem = next((c for c in (plain, folded) if c and _usable(c)), "user")[:240]
     candidates = [f"{stem}{n}" for n in range(2, 10)] + [f"{stem}{secrets.randbelow(9000) + 1000}" for _ in range(5)]
     for candidate in candidates:
         if _usable(candidate) and identity.find_by_user_name(store, candidate) is None:
