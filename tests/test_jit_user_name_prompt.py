@@ -20,6 +20,7 @@ from tests.wso2_jit_steps import (
     STRONG,
     answer_consent,
     choose_user_name,
+    make_wso2_site,
     on_user_name_page,
     suggestion_on,
 )
@@ -108,6 +109,15 @@ def test_the_provider_name_is_kept_when_free_and_a_taken_one_gets_the_form_inste
 
 
 def test_two_people_choosing_the_same_name_at_once_get_one_account_and_the_other_a_new_form(wso2_site):
+    race_for_one_name(wso2_site)
+
+
+def test_the_same_name_raced_on_postgresql_gives_one_account_and_a_new_form(make_jit_site, postgres_url):
+    race_for_one_name(make_wso2_site(make_jit_site, database_url=postgres_url))
+
+
+def race_for_one_name(wso2_site):
+    """Both choose ``zed`` (free for both at the form); both set a password at once; the unique index decides."""
     browsers = [wso2_site.browser() for _ in range(2)]
     try:
         prompts = []

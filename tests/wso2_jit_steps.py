@@ -35,13 +35,17 @@ def shipped_demo_wiring() -> tuple[dict, list]:
     return policies, resources
 
 
-@pytest.fixture
-def wso2_site(make_jit_site):
+def make_wso2_site(make_jit_site, **options):
     """The shipped WSO2 demo paths, and the admin console at /admin/ (AdminScheme, group ``admins``)."""
     policies, resources = shipped_demo_wiring()
     policies["Admin Console"] = {"scheme": "AdminScheme"}
     resources.append({"url": "/admin/**", "policy": "Admin Console"})
-    return make_jit_site(policies=policies, resources=resources)
+    return make_jit_site(policies=policies, resources=resources, **options)
+
+
+@pytest.fixture
+def wso2_site(make_jit_site):
+    return make_wso2_site(make_jit_site)
 
 
 def subject_of(login: str) -> str:
