@@ -158,3 +158,15 @@ def test_the_console_shows_a_users_receipts_and_exports_them_as_json(wso2_site):
         assert exported["withheld_attributes"] == ["first-name", "last-name", "locale"]
         assert exported["time"].endswith("Z")
         assert browser.get("/admin/users/999999/consent.json").status_code == 404
+
+
+def test_a_locked_account_is_refused_before_any_consent_is_asked(wso2_site):
+    with wso2_site.browser() as browser:
+        answer_consent(browser, provider_sign_in(browser, "/demo/jit-consent/", "ulf", **PERSON))
+    with wso2_site.app.app_context():
+        user = identity.find_by_user_name("default", subject_of("ulf"))
+        user.status = identity.UserStatus.LOCKED.value
+        db.session.commit()
+    with wso2_site.browser() as browser:
+        refused = provider_sign_in(browser, "/demo/jit-consent/", "ulf", **PERSON)
+        assert not on_consent_page(refused) and "<code>user.locked</code>" in refused.text

@@ -178,3 +178,12 @@ def test_a_flow_may_try_only_a_few_names(wso2_site):
         assert last.status_code == 401 and "<code>user_name.too_many_attempts</code>" in last.text
     with wso2_site.app.app_context():
         assert [u.user_name for u in identity.list_users()] == ["nils"]
+
+
+def test_a_provider_name_this_server_cannot_use_gets_the_form_with_the_reason(wso2_site):
+    with wso2_site.browser() as browser:
+        form = to_user_name_form(browser, WHEN_TAKEN, "ad\u200bmin")  # an invisible space inside
+        assert on_user_name_page(form) and "can&#39;t be used" in form.text and "U+200B" in form.text
+        assert suggestion_on(form) == "admin2"
+        done = set_password(browser, choose_user_name(browser, form, "admin.ext"))
+        assert '<strong id="user-name">admin.ext</strong>' in done.text
