@@ -7,9 +7,15 @@ scheme under schemes/ and a demo path in config/settings.yaml.
 
 from __future__ import annotations
 
+import pytest
+
 from app import federation, identity
 from app.consent import receipts
+from app.engine.registry import PluginRegistry
+from app.engine.scheme import parse_scheme
 from app.extensions import db
+from app.settings import load_settings
+from app.yamlsource import ConfigError
 from tests.jit_steps import attributes_shown, provider_sign_in
 from tests.wso2_jit_steps import (
     ROOT,
@@ -88,3 +94,37 @@ def test_the_provisioning_user_store_is_where_the_account_lands_and_is_found_on_
         assert [link.provider for link in federation.links_of(partner.id)] == ["devop"]
         assert federation.links_of(staff.id) == []
         assert [r.store for r in receipts.of_user(partner.id)] == ["partners"]
+
+
+BROKEN_STEPS = """name: Broken
+module:
+  steps:
+    Consent:
+      plugin: ConsentPlugin
+      params:
+        PURPOSE_1: "{NAME=account},{REQUIRED=yes},{ATTRIBUTES=mail}"
+        PURPOSE_2: "{NAME=extra},{ATTRIBUTES=locale},{COLOUR=red}"
+    User_Name:
+      plugin: UserNamePromptPlugin
+      params:
+        ask: sometimes
+    Identify: {plugin: UserIdentificationPlugin}
+  orchestration:
+    initial_step: Consent
+    Consent: {on_success: User_Name}
+    User_Name: {on_success: Identify}
+    Identify: {on_success: success}
+"""
+
+
+def test_a_misspelled_purpose_or_ask_is_reported_with_the_file_line_and_field():
+    settings = load_settings(ROOT / "config" / "settings.yaml")
+    with pytest.raises(ConfigError) as caught:
+        parse_scheme(BROKEN_STEPS, "broken.yaml", PluginRegistry.discover(), settings)
+    problems = [str(p) for p in caught.value.problems]
+    assert "broken.yaml:7: PURPOSE_1: REQUIRED must be true or false" in problems
+    assert (
+        "broken.yaml:8: PURPOSE_2: unknown item(s) COLOUR (known: NAME, DESCRIPTION, VERSION, REQUIRED, ATTRIBUTES)"
+        in (problems)
+    )
+    assert "broken.yaml:12: ask must be one of always, when_taken" in problems
