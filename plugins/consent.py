@@ -5,8 +5,9 @@ The page shows each purpose with its description and attributes; a required
 one is ticked and must stay ticked. Declining (the Decline button, or
 unticking a required purpose) is an ERROR ``consent.declined``: the flow ends
 on a clear page and nothing is created. An optional purpose left unticked
-withholds the attributes only it names: provisioning and later syncs leave
-them out (``app.consent.narrowed``).
+withholds the attributes only it names: provisioning and later syncs store
+only attributes an accepted purpose names (``app.consent.narrowed``), so an
+attribute the scheme maps but no purpose lists is never stored either.
 
 A person who already has an account linked to this sign-in is asked only when
 their newest receipt does not cover every purpose at its current version; the

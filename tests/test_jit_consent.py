@@ -12,7 +12,7 @@ from app import audit, federation, identity, reload
 from app.consent import receipts
 from app.extensions import db
 from tests.jit_steps import attributes_shown, provider_sign_in
-from tests.wso2_jit_steps import answer_consent, on_consent_page, subject_of
+from tests.wso2_jit_steps import ROOT, answer_consent, on_consent_page, subject_of
 
 PERSON = {"given_name": "Nora", "family_name": "Lind", "locale": "sv"}
 
@@ -170,3 +170,23 @@ def test_a_locked_account_is_refused_before_any_consent_is_asked(wso2_site):
     with wso2_site.browser() as browser:
         refused = provider_sign_in(browser, "/demo/jit-consent/", "ulf", **PERSON)
         assert not on_consent_page(refused) and "<code>user.locked</code>" in refused.text
+
+
+def test_an_attribute_no_purpose_names_is_never_stored(make_jit_site):
+    scheme = (ROOT / "schemes" / "JitConsentScheme.yaml").read_text().replace("name: JitConsentScheme", "name: Wider")
+    scheme = scheme.replace(
+        "autoprovision_key_user_record_attribute_list: email,",
+        "autoprovision_key_user_record_attribute_list: preferred_username, email,",
+    ).replace('"email:mail,', '"preferred_username:nickname, email:mail,')
+    assert "preferred_username:nickname" in scheme
+    site = make_jit_site(
+        schemes={"Wider.yaml": scheme},
+        policies={"Wider": {"scheme": "Wider"}},
+        resources=[{"url": "/demo/wider/**", "policy": "Wider"}],
+    )
+    with site.browser() as browser:
+        page = answer_consent(browser, provider_sign_in(browser, "/demo/wider/", "yann", **PERSON))
+        assert "nickname" not in attributes_shown(page) and attributes_shown(page)["first-name"] == "Nora"
+    with site.browser() as browser:
+        again = provider_sign_in(browser, "/demo/wider/", "yann", **PERSON)
+        assert "nickname" not in attributes_shown(again), "nor synced later"

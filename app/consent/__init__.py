@@ -16,9 +16,14 @@ KEY = "consent"
 
 
 def narrowed(policy: Any, answer: dict | None) -> Any:
-    """``policy`` (a ProvisioningPolicy) without the claims whose attributes the answer withholds."""
-    withheld = set((answer or {}).get("withheld") or ())
-    if policy is None or not withheld:
+    """``policy`` (a ProvisioningPolicy) keeping only the claims whose attributes an accepted purpose names.
+
+    Without an answer (no consent step in the scheme) the policy is unchanged.
+    With one, consent decides what is stored: an attribute no accepted purpose
+    names (declined, or named by no purpose at all) is left out.
+    """
+    if policy is None or answer is None:
         return policy
-    kept = tuple(c for c in policy.key_claims if policy.attribute_of(c) not in withheld)
-    return dataclasses.replace(policy, key_claims=kept)
+    consented = {a for p in answer.get("purposes") or () if p.get("accepted") for a in p.get("attributes") or ()}
+    kept = tuple(c for c in policy.key_claims if policy.attribute_of(c) in consented)
+    return policy if kept == policy.key_claims else dataclasses.replace(policy, key_claims=kept)
