@@ -109,6 +109,11 @@ MESSAGES: dict[str, str] = {
     "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
+    # WSO2's JIT prompts (plugins/consent.py, plugins/user_name_prompt.py)
+    "consent.declined": "You declined a purpose this site needs, so no account was created and nothing was stored.",
+    "consent.no_federated_identity": "Consent is asked after a sign-in at an identity provider.",
+    "registration.not_completed": "Your account could not be created. Start again from your page.",
+    "user_name.too_many_attempts": "Too many user names were tried. Start again from your page.",
 }
 
 DEFAULT = "Sign-in could not be completed."
@@ -136,6 +141,7 @@ STATUSES: dict[str, int] = {
     "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
     "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
+    "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
 }
