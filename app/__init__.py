@@ -11,7 +11,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import database, logging_setup, outage, password_signin, session_cache
+from app import database, home, logging_setup, outage, password_signin, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -20,7 +20,7 @@ from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
 log = logging.getLogger("stepgate")
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = home.shipped_root() / "migrations"
 
 
 def create_app(
