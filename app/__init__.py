@@ -63,8 +63,9 @@ def create_app(
     request_limits.configure(app, settings.request_limits)
     password_signin.init_app(app, signin_settings)
     app.session_interface = CookieSessionInterface()
-    from app.web import edge
+    from app.web import edge, health
 
+    health.init_app(app)  # /healthz, /readyz: inside the path prefix, before the Host check and the session
     edge.init_app(app, settings.external)  # trusted proxies, the path prefix, the Host check
     app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
