@@ -83,13 +83,14 @@ def _register(app: Flask) -> None:
     """Blueprints, commands and hooks of every area, in one place."""
     from app import cli, reload
     from app.scim import views as scim_views
-    from app.web import admin, demo, gate, metrics, oidc, regdata
+    from app.web import admin, demo, errors, gate, metrics, oidc, regdata
 
     for blueprint in (gate.bp, oidc.bp, regdata.bp, scim_views.bp, metrics.bp, admin.bp, demo.bp):
         app.register_blueprint(blueprint)
     cli.register(app)
     reload.init_app(app)
     headers.init_app(app)
+    errors.init_app(app)  # after the blueprints: an area's own handler for every HTTPException answers first
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):

@@ -20,6 +20,11 @@ MESSAGES: dict[str, str] = {
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
+    # HTTP errors nothing else answered (app/web/errors.py)
+    "page.not_found": "There is no page at this address. Check the address, or start again from the start page.",
+    "request.method_not_allowed": "This page can't be used that way. Go back and use the page's own links and forms.",
+    "server.error": "Something went wrong on our side. It has been logged; try again later.",
+    "request.refused": "This request can't be answered. Go back and try again.",
     "database.unavailable": "This service is briefly unavailable: its database is not answering. Try again shortly.",
     "redis.unavailable": "This service is briefly unavailable. Try again shortly.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
