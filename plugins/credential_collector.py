@@ -1,4 +1,10 @@
-"""CredentialCollectorPlugin: ask the person for credentials with a CSRF-protected form."""
+"""CredentialCollectorPlugin: ask the person for credentials with a CSRF-protected form.
+
+A field a later step of the scheme has rules for (``FlowContext.value_rules``:
+a password being chosen) is a new password: the browser is told so
+(``autocomplete="new-password"``), the rules are listed under its label before
+the person types, and after a refusal the rule that failed is marked.
+"""
 
 from __future__ import annotations
 
@@ -56,7 +62,7 @@ class CredentialCollectorPlugin(Plugin):
     def process(self, ctx: FlowContext) -> StepResult:
         form = build_form(self.fields, ctx.values)
         if ctx.submission is None or ctx.submission.method != "POST" or not form.validate_on_submit():
-            return self._prompt(form, ctx.error)
+            return self._prompt(form, ctx.error, ctx.value_rules)
         collected = {}
         for f in self.fields:
             value = ctx.lookup(f.id) if f.server_side else getattr(form, f.id).data
@@ -64,7 +70,7 @@ class CredentialCollectorPlugin(Plugin):
             if not f.secret and isinstance(value, str):
                 value = value.strip()
             if not value and f.type != "hidden":
-                return self._prompt(form, "credentials.missing")
+                return self._prompt(form, "credentials.missing", ctx.value_rules)
             collected[f.id] = value or ""
         for f in self.fields:
             (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
@@ -83,14 +89,17 @@ class CredentialCollectorPlugin(Plugin):
             (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
         return StepResult.success(detail={"collected": sorted(collected)})
 
-    def _prompt(self, form, reason: str | None) -> StepResult:
+    def _prompt(self, form, reason: str | None, value_rules) -> StepResult:
         labels = self.labels.for_request(request.accept_languages)
+        rules = {f.id: value_rules[f.id].rules() for f in self.fields if f.id in value_rules}
         page = render_template(
             "credentials.html",
             form=form,
             fields=self.fields,
             labels=labels,
             error=message_for(reason) if reason else None,
+            reason=reason,
+            rules=rules,
         )
         return StepResult.challenge(page, prompt=True, reason=reason)
 

@@ -56,6 +56,7 @@ class FlowContext:
     submission: Submission | None
     target_url: str
     attempt: int = 0
+    value_rules: Mapping[str, Any] = field(default_factory=dict)  # Scheme.value_rules: what prompts state
 
     @property
     def values(self) -> dict[str, Any]:

@@ -112,6 +112,13 @@ MESSAGES: dict[str, str] = {
     "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
+    # which rule of the policy failed (app/password_policy.py); the prompt lists every rule
+    "registration.password_too_short": "This password does not meet the password policy: it is too short.",
+    "registration.password_no_letter": "This password does not meet the password policy: it has no letter.",
+    "registration.password_no_lower": "This password does not meet the password policy: it has no lower-case letter.",
+    "registration.password_no_upper": "This password does not meet the password policy: it has no upper-case letter.",
+    "registration.password_no_digit": "This password does not meet the password policy: it has no digit.",
+    "registration.password_no_symbol": "This password does not meet the password policy: it has no symbol.",
 }
 
 DEFAULT = "Sign-in could not be completed."
