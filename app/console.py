@@ -24,7 +24,8 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, load_dotenv=False, set_debug_flag=False)
+@click.group(cls=FlaskGroup, create_app=_create_app, load_dotenv=False, set_debug_flag=False, add_version_option=False)
+@click.version_option(package_name="stepgate", message="%(prog)s %(version)s")
 def main() -> None:
     """stepgate, an access server. Settings: $STEPGATE_SETTINGS (default: the shipped config/settings.yaml)."""
 
