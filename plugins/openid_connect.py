@@ -14,11 +14,13 @@ State, nonce and PKCE verifier live in the flow's persisted data, single use.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from flask import redirect, render_template
 
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
+from app.engine.conditions import MFA, UPSTREAM_PREFIX
 from app.oidc import authorization_response, logout
 from app.oidc.client import AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
@@ -30,6 +32,7 @@ from app.web.urls import absolute_for
 log = logging.getLogger("stepgate.oidc")
 
 PENDING = "oidc_pending"
+_AMR_VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 ALL_PROVIDERS = "*"
 
 
@@ -158,9 +161,25 @@ class OpenIDConnectPlugin(Plugin):
             "claims": identity.claims,
         }
         ctx.values["USERNAME"] = user_name.strip()
+        record_methods(ctx, provider, identity.claims)
         if (hint := logout.hint_for(provider, identity.id_token)) is not None:
             ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
+
+
+def record_methods(ctx: FlowContext, provider: IdentityProvider, claims: dict) -> None:
+    """``fed``, the upstream ``amr`` values as ``idp:<value>``, and ``mfa`` when the provider is trusted for it.
+
+    An upstream value is never recorded bare: ``mfa`` in the session means stepgate
+    concluded it (``mfa_amr_values`` / ``mfa_acr_values``), not that a provider said so.
+    """
+    ctx.add_method("fed")
+    amr = claims.get("amr")
+    for value in amr if isinstance(amr, list) else ():
+        if isinstance(value, str) and _AMR_VALUE.fullmatch(value):  # a header carries them, space-separated
+            ctx.add_method(f"{UPSTREAM_PREFIX}{value}")
+    if provider.asserts_mfa(claims):
+        ctx.add_method(MFA)
 
 
 def _enabled(names: list[str], known: dict[str, IdentityProvider]) -> list[IdentityProvider]:
