@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from flask import redirect, render_template
 
+from app import routing
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
 from app.engine.conditions import MFA, UPSTREAM_PREFIX
 from app.oidc import authorization_response, logout
@@ -75,6 +76,9 @@ class OpenIDConnectPlugin(Plugin):
         if chosen is not None:
             match = next((p for p in providers if p.name == chosen), None)
             return self._start(ctx, match) if match else StepResult.failure("oidc.unknown_provider")
+        preset = _preset(ctx, providers)
+        if preset is not None:  # routed by domain, or hinted on the URL: only among this step's providers
+            return self._start(ctx, preset)
         if len(providers) == 1:
             return self._start(ctx, providers[0])
         page = render_template("oidc_chooser.html", providers=providers)
@@ -88,7 +92,9 @@ class OpenIDConnectPlugin(Plugin):
                 OIDCError("idp.unavailable", "circuit open: not sent to the provider", malfunction=True), provider.name
             )
         try:
-            request = client.authorization_request(redirect_uri, self.params.scopes)
+            request = client.authorization_request(
+                redirect_uri, self.params.scopes, login_hint=ctx.data.get(routing.LOGIN_HINT_KEY)
+            )
         except OIDCError as exc:
             return _outcome(exc, provider.name)
         ctx.data[PENDING] = {
@@ -165,6 +171,23 @@ class OpenIDConnectPlugin(Plugin):
         if (hint := logout.hint_for(provider, identity.id_token)) is not None:
             ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
+
+
+def _preset(ctx: FlowContext, providers: list[IdentityProvider]) -> IdentityProvider | None:
+    """The provider an identifier-first step routed to, else the one the URL hinted at, if this step offers it.
+
+    A hint naming a provider the step does not offer is ignored (logged), never an error: the
+    person sees the chooser as without it.
+    """
+    for key in (routing.ROUTED_KEY, routing.HINT_KEY):
+        name = ctx.data.get(key)
+        if name is None:
+            continue
+        match = next((p for p in providers if p.name == name), None)
+        if match is not None:
+            return match
+        log.info("%s %r is not offered by step %s; ignored", key, name, ctx.step_name)
+    return None
 
 
 def record_methods(ctx: FlowContext, provider: IdentityProvider, claims: dict) -> None:

@@ -154,6 +154,11 @@ ATOMS: dict[str, Atom] = {
     "provisioned": Atom(
         "bool", lambda f, v: bool(f.data.get("provisioned")) == v, "the account was created in this flow"
     ),
+    "routed": Atom(
+        "bool",
+        lambda f, v: bool(f.data.get("routed_provider")) == v,
+        "an identifier-first step found the person's organisation provider by domain",
+    ),
     "signed_in": Atom(
         "bool", lambda f, v: bool(f.data.get("session")) == v, "the flow began from a valid session (step-up)"
     ),
