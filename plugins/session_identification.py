@@ -30,4 +30,5 @@ class SessionIdentificationPlugin(Plugin):
         if user is None or not user.active:
             return StepResult.failure("session.user_inactive")
         ctx.user_id = user.id
+        ctx.values["USERNAME"] = user.user_name  # a later password prompt shows it read-only
         return StepResult.success(detail={"user_name": user.user_name, "level": session.get("level")})
