@@ -93,3 +93,11 @@ def start_data(data: dict[str, Any], policy: Any, session: Any, args: Mapping[st
     hint = hint_of(args)
     if hint is not None:
         data[HINT_KEY] = hint
+
+
+def level_after(data: Mapping[str, Any], user_id: int, level: int) -> int:
+    """The new session's level: a step-up by the same person keeps a higher level their session already had."""
+    session = data.get("session") or {}
+    if session.get("user_id") == user_id:
+        return max(level, int(session.get("level") or 0))
+    return level

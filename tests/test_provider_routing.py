@@ -134,7 +134,9 @@ def test_a_provider_hint_skips_the_chooser_when_the_scheme_offers_that_provider(
         answer = browser.get(entry, allow_redirects=False)
         while answer.status_code == 302 and answer.headers["Location"].startswith(("/", routing_site.url)):
             answer = browser.get(answer.headers["Location"], allow_redirects=False)
-        assert sent_to(answer)["client_id"] == routing_site.clients["partner"]
+        request = sent_to(answer)
+        assert request["client_id"] == routing_site.clients["partner"]
+        assert "login_hint" not in request  # only a provider the person's own domain routed to is told the address
 
 
 @pytest.mark.parametrize("hint", ["google", "nobody", "PARTNER", "corp partner", "partner.", "x" * 65])

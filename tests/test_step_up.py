@@ -76,3 +76,12 @@ def test_without_a_session_the_step_up_scheme_refuses(make_jit_site):
     with site.browser() as browser:
         page = browser.get("/demo/stepup/")
         assert page.status_code == 401 and 'name="PASSWORD"' not in page.text
+
+
+def test_a_step_up_by_the_same_person_keeps_the_higher_level_it_had():
+    from app.routing import level_after
+
+    stepped_up = {"session": {"user_id": 7, "level": 3, "amr": ["pwd"]}}
+    assert level_after(stepped_up, 7, 1) == 3
+    assert level_after(stepped_up, 8, 1) == 1  # another person signed in: nothing carries over
+    assert level_after({}, 7, 2) == 2

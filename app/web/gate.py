@@ -198,7 +198,7 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     token, session = sessions.open_session(
         result.user_id,
         user.user_name if user else "",
-        result.level,
+        routing.level_after(state.data, result.user_id, result.level),
         scheme.name,
         current().settings.session_lifetime_seconds,
         logout=hint,
