@@ -128,7 +128,14 @@ def test_a_local_user_types_their_name_then_only_the_password(routing_site):
         assert page.status_code == 200 and page.url.endswith("/demo/routing/")
 
 
-@pytest.mark.parametrize("entry", ["/demo/jit/?idp_hint=partner", "/login?next=/demo/jit/&idp_hint=partner"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "/demo/jit/?idp_hint=partner",
+        "/login?next=/demo/jit/&idp_hint=partner",
+        "/login?next=/demo/jit/%3Fidp_hint%3Dpartner",  # forward-auth's way: the hint is on the application's URL
+    ],
+)
 def test_a_provider_hint_skips_the_chooser_when_the_scheme_offers_that_provider(routing_site, entry):
     with routing_site.browser() as browser:
         answer = browser.get(entry, allow_redirects=False)

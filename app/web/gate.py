@@ -146,7 +146,7 @@ def begin(scheme: Scheme, target: str, policy=None) -> Response:
         log.warning("refused to start a flow for an address of %d characters", len(target))
         return error_page("request.target_too_long", 414)
     flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
-    routing.start_data(flow.state.data, policy, g.get("session"), request.args)
+    routing.start_data(flow.state.data, policy, g.get("session"), request.args, target)
     audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
     return run(flow, None)
 
