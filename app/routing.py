@@ -95,6 +95,8 @@ def start_data(data: dict[str, Any], policy: Any, session: Any, args: Mapping[st
         data["required_amr"] = list(required)
     if session is not None:
         data["session"] = {"user_id": session.user_id, "level": session.level, "amr": list(session.amr)}
+        if session.expires_at is not None:
+            data["session"]["expires_at"] = session.expires_at.isoformat()
     hint = hint_of(args)
     if hint is None and "?" in target:
         hint = hint_of({k: v[0] for k, v in parse_qs(urlsplit(target).query).items()})

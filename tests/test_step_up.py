@@ -85,3 +85,13 @@ def test_a_step_up_by_the_same_person_keeps_the_higher_level_it_had():
     assert level_after(stepped_up, 7, 1) == 3
     assert level_after(stepped_up, 8, 1) == 1  # another person signed in: nothing carries over
     assert level_after({}, 7, 2) == 2
+
+
+def test_a_flow_resumed_after_its_session_ended_is_not_identified_by_it():
+    from app.engine import FlowContext
+    from plugins.session_identification import SessionIdentificationPlugin
+
+    data = {"session": {"user_id": 7, "level": 1, "amr": ["fed"], "expires_at": "2000-01-01T00:00:00"}}
+    ctx = FlowContext("f", "StepUpScheme", "Session", data, {}, None, "/")
+    result = SessionIdentificationPlugin(None).process(ctx)
+    assert result.reason == "session.expired" and ctx.user_id is None
