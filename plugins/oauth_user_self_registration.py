@@ -118,6 +118,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
             result = StepResult.error if exc.reason in UNFIXABLE else StepResult.failure
             return result(exc.reason, exc.detail)
         ctx.user_id = user.id
+        if created:
+            ctx.data["provisioned"] = True  # the ``provisioned`` orchestration condition
         return StepResult.success(
             "registration.created" if created else "registration.already_linked",
             {"user_name": user.user_name, "provider": federated["provider"]},

@@ -27,6 +27,7 @@ MESSAGES: dict[str, str] = {
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
     "authn.required": "Sign in to open this page.",
     "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
+    "authn.methods_missing": "This page needs a second factor, and this sign-in did not provide one.",
     "forward_auth.untrusted_proxy": "Only a configured reverse proxy may ask about access.",
     "forward_auth.no_original_url": "The reverse proxy did not say which URL it is asking about.",
     "forward_auth.no_resource": "This address is not a resource protected by this server.",
@@ -159,6 +160,7 @@ STATUSES: dict[str, int] = {
     "database.unavailable": 503,
     "redis.unavailable": 503,
     "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
+    "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }
 RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
