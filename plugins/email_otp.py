@@ -83,7 +83,7 @@ class EmailOTPPlugin(Plugin):
         result = attempts.attempt(ctx, user, lambda: email_codes.verify(ctx.flow_id, user.id, typed, max_attempts))
         if result.outcome is Outcome.SUCCESS:
             ctx.data.pop(SENT, None)
-            pages.record_method(ctx, "otp")
+            ctx.add_method("otp")
             return StepResult.success(detail={**(result.detail or {}), "method": "email_otp"})
         if result.outcome is Outcome.FAILURE and result.reason in RETRY:
             challenge = self._prompt(row.value, result.reason)
@@ -128,7 +128,7 @@ class EmailOTPPlugin(Plugin):
             return StepResult.error("otp.no_user_identified")
         if not scenario.values.get("OTP"):
             return StepResult.failure("otp.missing", {"why": "the scenario gives no OTP"})
-        pages.record_method(ctx, "otp")
+        ctx.add_method("otp")
         return StepResult.success(detail={"simulated": "the right e-mail code"})
 
 

@@ -154,7 +154,7 @@ class TOTPPlugin(Plugin):
     def _done(self, ctx: FlowContext, detail: dict | None) -> StepResult:
         for key in (PENDING, CODES_SHOWN, ATTEMPTS):
             ctx.data.pop(key, None)
-        pages.record_method(ctx, "otp")
+        ctx.add_method("otp")
         method = ctx.data.pop("mfa_method", "totp")
         return StepResult.success(detail={**(detail or {}), "method": method})
 
@@ -164,5 +164,5 @@ class TOTPPlugin(Plugin):
             return StepResult.error("otp.no_user_identified")
         if not scenario.values.get("OTP"):
             return StepResult.failure("otp.missing", {"why": "the scenario gives no OTP"})
-        pages.record_method(ctx, "otp")
+        ctx.add_method("otp")
         return StepResult.success(detail={"simulated": "a right TOTP code"})

@@ -50,10 +50,3 @@ def code_prompt(
 
 def recovery_codes_page(codes: list[str]) -> StepResult:
     return StepResult.challenge(render_template("mfa_recovery_codes.html", form=CodeForm(formdata=None), codes=codes))
-
-
-def record_method(ctx: FlowContext, method: str) -> None:
-    """Add ``method`` to the flow's ``amr`` list (RFC 8176 values), which the session keeps."""
-    methods = ctx.data.setdefault("amr", [])
-    if method not in methods:
-        methods.append(method)

@@ -8,7 +8,7 @@ its expiry and attempts; ``second_factor_failures`` the wrong codes per
 account in the lockout window, which a right password does not reset.
 
 Revision ID: e00715494cf6
-Revises: 5c1d0e7a9b42
+Revises: 4d292d575751
 Create Date: 2026-12-02 10:40:00.000000
 
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "e00715494cf6"
-down_revision = "5c1d0e7a9b42"
+down_revision = "4d292d575751"
 branch_labels = None
 depends_on = None
 
