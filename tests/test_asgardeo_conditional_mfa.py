@@ -4,11 +4,15 @@ just-in-time account enrols TOTP like a local one (WSO2's enhanced JIT), and a s
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
 from app.extensions import db
 from app.secretbox import MASTER_KEY_ENV, new_master_key
+from tests.conftest import UNUSED_PROVIDERS
 from tests.jit_steps import at_provider
 from tests.otp_steps import (
     asked_for_code,
@@ -20,6 +24,7 @@ from tests.otp_steps import (
     unused_code,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 POLICIES = {
     "Asgardeo": {"scheme": "AsgardeoMfaScheme"},
@@ -135,3 +140,30 @@ def test_a_step_up_to_a_resource_requiring_mfa_asks_only_for_the_code(site):
         assert 'id="totp-qr"' in page.text and 'name="USERNAME"' not in page.text and not at_provider(page)
         enrol_here(b, page)
         assert signed_in(b.get("/demo/asg-mfa/"))
+
+
+def test_schemes_trace_shows_the_rule_choose_the_mfa_step_for_local_and_skip_it_for_federated(runner, tmp_path):
+    state = str(ROOT / "docs" / "store-state.example.yaml")
+    local = runner.invoke(
+        args=["schemes", "trace", "AsgardeoMfaScheme", "--store-state", state]
+        + ["--value", "USERNAME=alice", "--value", f"PASSWORD={PASSWORD}", "--value", "OTP=123456"]
+    )
+    assert local.exit_code == 0, local.output
+    assert "User_Authentication" in local.output and "-> TOTP [else]" in local.output
+    assert "result: success" in local.output and "amr: pwd otp mfa" in local.output
+
+    claims = tmp_path / "claims.json"  # the example's claims, from the test settings' provider
+    example = json.loads((ROOT / "docs" / "claims.example.json").read_text())
+    claims.write_text(json.dumps({**example, "iss": UNUSED_PROVIDERS["devop"]["issuer"]}))
+    args = ["schemes", "trace", "AsgardeoMfaScheme", "--claims", str(claims), "--store-state", state]
+    federated = runner.invoke(args=args + ["--value", "USERNAME=nina@example.org"])
+    assert federated.exit_code == 0, federated.output
+    assert "-> success [federated and not required_amr=mfa]" in federated.output
+    assert "TOTPPlugin" not in federated.output and "amr: fed" in federated.output
+
+
+def test_schemes_show_prints_the_rule_in_the_table(runner):
+    shown = runner.invoke(args=["schemes", "show", "AsgardeoMfaScheme"])
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if line.startswith("User_Authentication"))
+    assert "Success if federated and not required_amr=mfa; Success if mfa; else TOTP" in row
