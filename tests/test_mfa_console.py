@@ -11,7 +11,7 @@ from app.extensions import db
 from app.secretbox import MASTER_KEY_ENV, new_master_key
 from tests.browser import parse_forms
 from tests.conftest import DEMO_DOMAIN
-from tests.otp_steps import enrol, password_step, signed_in
+from tests.otp_steps import enrol, password_step
 
 PASSWORD = "correct horse battery staple"
 DOMAINS = {
