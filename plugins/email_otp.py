@@ -96,6 +96,8 @@ class EmailOTPPlugin(Plugin):
             return StepResult.error("otp.mail_unavailable", {**detail, "why": "no smtp settings"})
         if ctx.data.get(SENT) and email_codes.sends_of(ctx.flow_id) >= self.params.max_sends:
             return self._prompt(address, "otp.too_many_sends")
+        if (throttled := attempts.spend_budget(ctx, user)) is not None:
+            return throttled
         code = email_codes.new_code(self.params.code_length)
         minutes = max(1, self.params.lifetime_seconds // 60)
         valid = f"{minutes} minute{'s' if minutes > 1 else ''}"

@@ -85,11 +85,16 @@ def smtp_block(mail_server, smtp_overrides) -> dict:
 
 
 @pytest.fixture
-def make_settings(make_settings, smtp_block):
+def throttling_block() -> dict:
+    return NO_THROTTLING
+
+
+@pytest.fixture
+def make_settings(make_settings, smtp_block, throttling_block):
     def make(extra=None, schemes=None, **kwargs):
         settings = {
             "application_domains": {**DEMO_DOMAIN, **MFA_DOMAIN},
-            "password_signin": {"throttling": NO_THROTTLING},
+            "password_signin": {"throttling": throttling_block},
             "smtp": smtp_block,
         }
         schemes = {"PasswordEmailOTPScheme.yaml": EMAIL_SCHEME, **(schemes or {})}
@@ -171,6 +176,16 @@ def test_new_codes_are_bounded_per_flow(browser, mail_server, alice):
     assert len(mail_server.messages) == 2
 
 
+@pytest.mark.parametrize("throttling_block", [{"per_address": {"limit": 0}, "per_name": {"limit": 2}}])
+def test_sending_a_code_spends_the_throttling_budget_so_a_mailbox_cannot_be_flooded(browser, mail_server, alice):
+    password_step(browser, "alice", PASSWORD)  # the password (1) and the first code (2)
+    mail_server.wait_for(1)
+    page = _resend(browser)  # over the name's budget
+    assert page.status_code == 429 and page.headers.get("Retry-After")
+    time.sleep(0.3)
+    assert len(mail_server.messages) == 1
+
+
 def test_wrong_codes_are_bounded_and_then_even_the_right_code_fails(browser, mail_server, alice):
     password_step(browser, "alice", PASSWORD)
     mail_server.wait_for(1)
@@ -188,6 +203,7 @@ def test_a_mail_server_that_does_not_answer_ends_on_a_clear_page_quickly(browser
     started = time.monotonic()
     page = password_step(browser, "alice", PASSWORD)
     assert page.status_code == 503 and "mail server is not answering" in page.text
+    assert page.headers["Retry-After"] == "30"
     assert time.monotonic() - started < 10
 
 

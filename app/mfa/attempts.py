@@ -45,17 +45,9 @@ _table = SecondFactorFailures.__table__
 def attempt(ctx: FlowContext, user, verify: Callable[[], str | None], detail: dict | None = None) -> StepResult:
     """Run ``verify`` (None: the code is right; else the failure's reason code) as one counted attempt."""
     settings = password_signin.current_settings()
-    budget = (
-        settings.throttling,
-        current_app.config["SECRET_KEY"],
-        request.remote_addr if has_request_context() else None,
-        user.user_name,
-    )
     detail = {"user_name": user.user_name, **(detail or {})}
-    if (spent := throttling.over_limit(*budget)) is not None:
-        return _throttled(ctx, spent)
-    if (over := throttling.hit(*budget)) is not None:
-        return _throttled(ctx, over)
+    if (throttled := spend_budget(ctx, user)) is not None:
+        return throttled
     if lockout.locked_until(user.id) is not None:
         return StepResult.failure("otp.locked_out", detail)
     number = _count(settings.lockout, user.id)
@@ -70,6 +62,24 @@ def attempt(ctx: FlowContext, user, verify: Callable[[], str | None], detail: di
         lockout.lock_now(settings.lockout, user.id, user.user_name, "lockout.second_factor")
         return StepResult.failure("otp.locked_out", {**detail, "locked": True, "why": refused})
     return StepResult.failure(refused, detail)
+
+
+def spend_budget(ctx: FlowContext, user) -> StepResult | None:
+    """Count one attempt against the throttling budgets (per address, per user name), as a password attempt is;
+    the ERROR ``signin.throttled`` (429) when a budget is spent. Sending an e-mail code spends one too, so
+    someone who knows the password can't flood the person's mailbox."""
+    settings = password_signin.current_settings()
+    budget = (
+        settings.throttling,
+        current_app.config["SECRET_KEY"],
+        request.remote_addr if has_request_context() else None,
+        user.user_name,
+    )
+    if (spent := throttling.over_limit(*budget)) is not None:
+        return _throttled(ctx, spent)
+    if (over := throttling.hit(*budget)) is not None:
+        return _throttled(ctx, over)
+    return None
 
 
 def failures_of(user_id: int) -> int:

@@ -162,7 +162,7 @@ STATUSES: dict[str, int] = {
     "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
     "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }
-RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
+RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2, "otp.mail_unavailable": 30}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
 
 
