@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import idna
 
@@ -83,13 +84,29 @@ def hint_of(args: Mapping[str, str]) -> str | None:
     return value if isinstance(value, str) and _HINT.fullmatch(value) else None
 
 
-def start_data(data: dict[str, Any], policy: Any, session: Any, args: Mapping[str, str]) -> None:
-    """What a new flow knows from the start: the policy's required methods, the session it may step up, a hint."""
+def start_data(data: dict[str, Any], policy: Any, session: Any, args: Mapping[str, str], target: str = "") -> None:
+    """What a new flow knows from the start: the policy's required methods, the session it may step up, a hint.
+
+    The hint is read from the request, else from the address the flow returns to (forward-auth sends
+    the browser to ``/login?next=<the application's URL>``, whose own query may carry it).
+    """
     required = getattr(policy, "amr", ()) if policy is not None else ()
     if required:
         data["required_amr"] = list(required)
     if session is not None:
         data["session"] = {"user_id": session.user_id, "level": session.level, "amr": list(session.amr)}
+        if session.expires_at is not None:
+            data["session"]["expires_at"] = session.expires_at.isoformat()
     hint = hint_of(args)
+    if hint is None and "?" in target:
+        hint = hint_of({k: v[0] for k, v in parse_qs(urlsplit(target).query).items()})
     if hint is not None:
         data[HINT_KEY] = hint
+
+
+def level_after(data: Mapping[str, Any], user_id: int, level: int) -> int:
+    """The new session's level: a step-up by the same person keeps a higher level their session already had."""
+    session = data.get("session") or {}
+    if session.get("user_id") == user_id:
+        return max(level, int(session.get("level") or 0))
+    return level

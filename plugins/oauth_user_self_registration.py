@@ -14,6 +14,9 @@ instead of re-showing the password prompt.
 With ``autoprovisioning: false`` (OAM mode 1) the person is sent to the
 organisation's own registration page with a ``registrationid`` and comes back
 to ``/oam/server/auth_cred_submit``; ``app.selfregistration`` owns that contract.
+
+After a ConsentPlugin step, attributes the person withheld are not stored, and
+the answer becomes a consent receipt in the same transaction as the account.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import identity, provisioning, selfregistration
+from app import consent, identity, provisioning, selfregistration
+from app.consent import receipts
 from app.engine import FlowContext, Plugin, StepResult
 
 UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
@@ -112,11 +116,15 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
             problem = self._check_password(password, ctx.secrets.get(self.params.autoprovision_password_confirm_param))
             if problem:
                 return StepResult.failure(problem)
+        answer = ctx.data.get(consent.KEY)
+        policy = consent.narrowed(self.provisioning_policy, answer)
         try:
-            user, created = provisioning.provision(federated, str(user_name), self.provisioning_policy, password)
+            user, created = provisioning.provision(federated, str(user_name), policy, password)
         except provisioning.Refused as exc:
             result = StepResult.error if exc.reason in UNFIXABLE else StepResult.failure
             return result(exc.reason, exc.detail)
+        if created and answer is not None:
+            receipts.record(user, answer, ctx.scheme_name, federated)
         ctx.user_id = user.id
         if created:
             ctx.data["provisioned"] = True  # the ``provisioned`` orchestration condition

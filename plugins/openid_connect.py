@@ -93,7 +93,7 @@ class OpenIDConnectPlugin(Plugin):
             )
         try:
             request = client.authorization_request(
-                redirect_uri, self.params.scopes, login_hint=ctx.data.get(routing.LOGIN_HINT_KEY)
+                redirect_uri, self.params.scopes, login_hint=_login_hint(ctx, provider)
             )
         except OIDCError as exc:
             return _outcome(exc, provider.name)
@@ -171,6 +171,14 @@ class OpenIDConnectPlugin(Plugin):
         if (hint := logout.hint_for(provider, identity.id_token)) is not None:
             ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
+
+
+def _login_hint(ctx: FlowContext, provider: IdentityProvider) -> str | None:
+    """What the person typed at an identifier-first step, only for the provider their domain routed them to:
+    an address is not told to a provider the person merely picked on the chooser."""
+    if ctx.data.get(routing.ROUTED_KEY) != provider.name:
+        return None
+    return ctx.data.get(routing.LOGIN_HINT_KEY)
 
 
 def _preset(ctx: FlowContext, providers: list[IdentityProvider]) -> IdentityProvider | None:

@@ -13,8 +13,11 @@ user (``app/engine/conditions.py``, ``methods_of``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from app import identity
 from app.engine import FlowContext, Plugin, StepResult
+from app.timeutil import utcnow
 
 
 class SessionIdentificationPlugin(Plugin):
@@ -26,8 +29,12 @@ class SessionIdentificationPlugin(Plugin):
         user_id = session.get("user_id")
         if user_id is None:
             return StepResult.failure("session.none")
+        expires = session.get("expires_at")
+        if expires and datetime.fromisoformat(expires) <= utcnow():  # a flow resumed after its session ended
+            return StepResult.failure("session.expired")
         user = identity.get_user(int(user_id))
         if user is None or not user.active:
             return StepResult.failure("session.user_inactive")
         ctx.user_id = user.id
+        ctx.values["USERNAME"] = user.user_name  # a later password prompt shows it read-only
         return StepResult.success(detail={"user_name": user.user_name, "level": session.get("level")})

@@ -17,7 +17,7 @@ from tests.oidc_fixtures import CALLBACK
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTING_SCHEME = (
-    (ROOT / "schemes" / "IdentifierFirstScheme.yaml")
+    (ROOT / "docs" / "examples" / "IdentifierFirstScheme.yaml")
     .read_text()
     .replace("name: IdentifierFirstScheme", "name: RoutingScheme")
     .replace(
@@ -128,13 +128,22 @@ def test_a_local_user_types_their_name_then_only_the_password(routing_site):
         assert page.status_code == 200 and page.url.endswith("/demo/routing/")
 
 
-@pytest.mark.parametrize("entry", ["/demo/jit/?idp_hint=partner", "/login?next=/demo/jit/&idp_hint=partner"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "/demo/jit/?idp_hint=partner",
+        "/login?next=/demo/jit/&idp_hint=partner",
+        "/login?next=/demo/jit/%3Fidp_hint%3Dpartner",  # forward-auth's way: the hint is on the application's URL
+    ],
+)
 def test_a_provider_hint_skips_the_chooser_when_the_scheme_offers_that_provider(routing_site, entry):
     with routing_site.browser() as browser:
         answer = browser.get(entry, allow_redirects=False)
         while answer.status_code == 302 and answer.headers["Location"].startswith(("/", routing_site.url)):
             answer = browser.get(answer.headers["Location"], allow_redirects=False)
-        assert sent_to(answer)["client_id"] == routing_site.clients["partner"]
+        request = sent_to(answer)
+        assert request["client_id"] == routing_site.clients["partner"]
+        assert "login_hint" not in request  # only a provider the person's own domain routed to is told the address
 
 
 @pytest.mark.parametrize("hint", ["google", "nobody", "PARTNER", "corp partner", "partner.", "x" * 65])

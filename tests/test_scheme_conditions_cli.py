@@ -1,12 +1,30 @@
-"""`schemes check/show/graph/trace` with conditional transitions, on the shipped IdentifierFirstScheme."""
+"""`schemes check/show/graph/trace` with conditional transitions, on the example IdentifierFirstScheme."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
+from app import create_app
+from app.extensions import db
+
 PASSWORD = "correct horse battery staple"
 SCHEME = "IdentifierFirstScheme"
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / f"{SCHEME}.yaml"
+
+
+@pytest.fixture
+def runner(make_settings):
+    """A CLI runner over the shipped schemes plus the example IdentifierFirstScheme (its table names devop)."""
+    application = create_app(make_settings(schemes={f"{SCHEME}.yaml": EXAMPLE.read_text()}), testing=True)
+    with application.app_context():
+        db.create_all()
+    yield application.test_cli_runner()
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def test_check_counts_the_conditional_transitions(runner):
@@ -17,10 +35,9 @@ def test_check_counts_the_conditional_transitions(runner):
 
 
 def test_check_reports_a_broken_condition_with_file_and_line(make_settings):
-    from app import create_app
     from app.yamlsource import ConfigError
 
-    text = (Path(__file__).resolve().parent.parent / "schemes" / f"{SCHEME}.yaml").read_text()
+    text = EXAMPLE.read_text()
     broken = text.replace("when: {routed: true}", "when: {routed: maybe}")
     path = make_settings(schemes={f"{SCHEME}.yaml": broken})
     try:

@@ -93,7 +93,15 @@ def advance(
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[state.current_step]
         ctx = FlowContext(
-            state.id, scheme.name, step.name, state.data, secrets, submission, state.target_url, state.failures
+            state.id,
+            scheme.name,
+            step.name,
+            state.data,
+            secrets,
+            submission,
+            state.target_url,
+            state.failures,
+            scheme.challenge_page,
         )
         identified_before = state.data.get("user_id")
         result = _run_step(step.plugin, ctx, propagate_exceptions, faults)

@@ -17,6 +17,8 @@ MESSAGES: dict[str, str] = {
     "flow.transition_limit": "The sign-in went round in circles; the scheme is misconfigured.",
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
+    "request.method_not_allowed": "This address does not accept that kind of request.",
+    "login_page.misconfigured": "The sign-in page is not available; the scheme is misconfigured.",
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
@@ -108,6 +110,11 @@ MESSAGES: dict[str, str] = {
     "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
+    # WSO2's JIT prompts (plugins/consent.py, plugins/user_name_prompt.py)
+    "consent.declined": "You declined a purpose this site needs, so no account was created and nothing was stored.",
+    "consent.no_federated_identity": "Consent is asked after a sign-in at an identity provider.",
+    "registration.not_completed": "Your account could not be created. Start again from your page.",
+    "user_name.too_many_attempts": "Too many user names were tried. Start again from your page.",
 }
 
 # second factors (app/mfa/, plugins/totp.py, plugins/email_otp.py); asked only after the first factor
@@ -157,6 +164,7 @@ STATUSES: dict[str, int] = {
     "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
     "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
+    "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
     "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)

@@ -6,7 +6,7 @@ opened before this revision: they count as having none, so a policy that
 requires ``mfa`` asks them to sign in again.
 
 Revision ID: 4d292d575751
-Revises: 5c1d0e7a9b42
+Revises: 03befe33ac6b
 Create Date: 2026-12-02 10:20:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '4d292d575751'
-down_revision = '5c1d0e7a9b42'
+down_revision = '03befe33ac6b'
 branch_labels = None
 depends_on = None
 

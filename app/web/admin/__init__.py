@@ -58,4 +58,12 @@ def mermaid() -> Response:
     return send_file(MERMAID_JS, mimetype="text/javascript", max_age=3600)
 
 
-from app.web.admin import activity, factors, providers, registrations, schemes, users  # noqa: E402, F401 - routes on bp
+from app.web.admin import (  # noqa: E402, F401 - routes on bp
+    activity,
+    consent,
+    factors,
+    providers,
+    registrations,
+    schemes,
+    users,
+)
