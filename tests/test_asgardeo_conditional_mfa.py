@@ -1,6 +1,7 @@
-"""Asgardeo's conditional rule with the shipped AsgardeoMfaScheme, over real HTTP against the development provider:
-a local sign-in needs the second factor (TOTP), a federated one skips it unless the resource requires MFA; then the
-just-in-time account enrols TOTP like a local one (WSO2's enhanced JIT), and a step-up asks for the code only."""
+"""Asgardeo's conditional rule (docs/examples/AsgardeoMfaScheme.yaml), over real HTTP against the development
+provider: a local sign-in needs the second factor (TOTP), a federated one skips it unless the resource requires MFA;
+then the just-in-time account enrols TOTP like a local one (WSO2's enhanced JIT), and a step-up asks for the code only.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ POLICIES = {
 }
 RESOURCES = [{"url": "/demo/asg/**", "policy": "Asgardeo"}, {"url": "/demo/asg-mfa/**", "policy": "Asgardeo MFA"}]
 NO_THROTTLING = {"password_signin": {"throttling": {"per_address": {"limit": 0}, "per_name": {"limit": 0}}}}
+
+
+ASGARDEO_SCHEME = (ROOT / "docs" / "examples" / "AsgardeoMfaScheme.yaml").read_text()
+
+
+@pytest.fixture
+def make_settings(make_settings):
+    """Every site of these tests has the example scheme besides the shipped ones."""
+
+    def make(extra=None, schemes=None, **kwargs):
+        return make_settings(extra, schemes={"AsgardeoMfaScheme.yaml": ASGARDEO_SCHEME, **(schemes or {})}, **kwargs)
+
+    return make
 
 
 @pytest.fixture(autouse=True)
