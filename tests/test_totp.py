@@ -71,11 +71,11 @@ def test_a_local_user_enrols_totp_in_the_flow_and_is_asked_for_it_next_time(app,
     assert "mfa.enrolled" in kinds
 
 
-def test_the_flow_records_otp_among_the_methods_used(app, browser, alice):
-    secret, _ = enrol(browser, "alice", PASSWORD)
+def test_the_session_records_otp_and_mfa_among_the_methods_used(app, browser, alice):
+    enrol(browser, "alice", PASSWORD)
     with app.app_context():
-        rows = db.session.execute(text("SELECT data FROM flows WHERE status = 'done'")).scalars().all()
-    assert any('"otp"' in str(data) for data in rows)
+        (methods,) = db.session.execute(text("SELECT amr FROM sessions")).scalars().all()
+    assert {"pwd", "otp", "mfa"} <= set(methods.split())
 
 
 def test_the_secret_is_stored_sealed_with_the_master_key(app, browser, alice):
