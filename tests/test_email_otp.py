@@ -259,3 +259,11 @@ def _resend(browser: Browser):
     form = next(f for f in parse_forms(browser.last.text) if f["id"] == "otpResend")
     browser.last = browser.session.post(browser.url(form["action"]), data=form["fields"], timeout=browser.timeout)
     return browser.last
+
+
+@pytest.mark.parametrize("smtp_block", [None])
+def test_a_scheme_with_an_email_step_and_no_smtp_block_is_refused_with_its_file_and_line(make_settings):
+    with pytest.raises(ConfigError) as raised:
+        create_app(make_settings(), testing=True)
+    (problem,) = [p for p in raised.value.problems if "EmailOTPPlugin needs the 'smtp' block" in p.message]
+    assert problem.file.endswith("PasswordEmailOTPScheme.yaml") and problem.line > 1
