@@ -43,9 +43,13 @@ def purge() -> None:
 
     counts = (flows.purge_expired(), registrations.purge_expired(), sessions.purge_expired())
     windows = throttling.purge_expired(password_signin.current_settings().throttling)
+    from app.mfa import email_codes
+
+    codes = email_codes.purge_expired()
     db.session.commit()
     click.echo("purged {} expired flows, {} expired registration records, {} expired sessions".format(*counts))
     click.echo(f"purged {windows} ended sign-in throttling windows")
+    click.echo(f"purged {codes} expired e-mail codes")
 
 
 @click.group("schemes", cls=AppGroup)

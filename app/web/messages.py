@@ -128,6 +128,28 @@ MESSAGES: dict[str, str] = {
     "registration.password_no_symbol": "This password does not meet the password policy: it has no symbol.",
 }
 
+# second factors (app/mfa/, plugins/totp.py, plugins/email_otp.py); asked only after the first factor
+MESSAGES.update(
+    {
+        "otp.missing": "Type the code.",
+        "otp.invalid": "That code is not right. Check it and try again.",
+        "otp.replayed": "That code has already been used. Wait for the next one from your app.",
+        "otp.used": "That code has already been used. Start again from your page.",
+        "otp.expired": "That code has expired. Ask for a new one.",
+        "otp.no_code": "No code was sent for this sign-in. Start again from your page.",
+        "otp.too_many_attempts": "Too many wrong codes. Start again from the page you wanted to open.",
+        "otp.too_many_sends": "No more codes can be sent for this sign-in; use the last one or start again.",
+        "otp.locked_out": "This account is locked for a while after too many failed sign-ins. Try again later.",
+        "otp.not_enrolled": "This account has no authenticator app set up. Contact your administrator.",
+        "otp.already_enrolled": "An authenticator app was set up for this account meanwhile. Start again.",
+        "otp.no_address": "This account has no e-mail address a code can be sent to. Contact your administrator.",
+        "otp.unverified_address": "This account's e-mail address is not verified, so no code can be sent to it.",
+        "otp.mail_unavailable": "The code could not be sent: the mail server is not answering. Try again later.",
+        "otp.master_key_unavailable": "Second factors are not available right now; the server is misconfigured.",
+        "otp.no_user_identified": "The sign-in asked for a code before identifying you; the scheme is misconfigured.",
+    }
+)
+
 DEFAULT = "Sign-in could not be completed."
 
 # -- password sign-ins: no user enumeration (app/password_signin.py) -----------------------------
@@ -156,9 +178,10 @@ STATUSES: dict[str, int] = {
     "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
+    "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
     "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }
-RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
+RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2, "otp.mail_unavailable": 30}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
 
 
