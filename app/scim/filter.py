@@ -125,7 +125,7 @@ class _Parser:
     def comparison(self, path: str, within: str | None = None) -> Compare:
         op = self.take().lower()
         if op not in OPERATORS:
-            raise invalid_filter(f"unsupported operator {op!r} (supported: {', '.join(sorted(OPERATORS))})")
+            raise invalid_filter(f"unsupported filter operator {op!r} (supported: {', '.join(sorted(OPERATORS))})")
         if op == "pr":
             return Compare(path, op, None, within)
         return Compare(path, op, _value(self.take()), within)
