@@ -76,7 +76,7 @@ def _user_compare(node: Compare, store: str, mapping: dict[str, str]) -> ColumnE
     if path in ("username", f"{_USER}:username"):
         if node.op == "pr":
             return true()
-        return match(User.user_name_key, node.op, usernames.key(_text(node)))
+        return and_(User.store == store, match(User.user_name_key, node.op, usernames.key(_text(node))))
     if path == "id":
         if node.op == "pr":
             return true()
