@@ -32,6 +32,7 @@ class AuthenticationPolicy:
     scheme: str | None  # None: a public resource policy
     line: int
     file: str
+    groups: tuple[str, ...] = ()  # provisioned groups (SCIM /Groups), one of which the user must be in
 
     @property
     def public(self) -> bool:
@@ -157,17 +158,31 @@ def _policies(domain: Located, check: Checker) -> dict[str, AuthenticationPolicy
         body = check.require_mapping(body, raw, name, f"authentication policy '{name}'")
         if body is None:
             continue
-        check.unknown_keys(body, {"scheme", "public", "description"}, f"authentication policy '{name}'")
+        check.unknown_keys(body, {"scheme", "public", "description", "groups"}, f"authentication policy '{name}'")
         public, scheme = body.get("public", False), body.get("scheme")
-        if public is True and scheme is None:
+        groups = _groups(body, name, check)
+        if public is True and scheme is None and not groups:
             policies[name] = AuthenticationPolicy(name, None, raw.line_of(name), raw.file)
         elif isinstance(scheme, str) and scheme and public is False:
-            policies[name] = AuthenticationPolicy(name, scheme, body.line_of("scheme"), raw.file)
+            policies[name] = AuthenticationPolicy(name, scheme, body.line_of("scheme"), raw.file, groups)
         else:
             check.add(
                 raw.problem(name, f"authentication policy '{name}' needs either 'scheme: NAME' or 'public: true'")
             )
     return policies
+
+
+def _groups(body: Located, name: str, check: Checker) -> tuple[str, ...]:
+    """``groups``: names of provisioned groups (docs/scim.md); a user in none of them is refused (403)."""
+    raw = body.get("groups")
+    if raw is None:
+        return ()
+    if not isinstance(raw, LocatedList) or not raw or not all(isinstance(g, str) and g.strip() for g in raw):
+        check.add(body.problem("groups", f"authentication policy '{name}' groups must be a list of group names"))
+        return ()
+    if body.get("public") is True:
+        check.add(body.problem("groups", f"authentication policy '{name}' is public: it cannot require groups"))
+    return tuple(g.strip() for g in raw)
 
 
 def _resources(

@@ -123,6 +123,7 @@ GROUP_ATTRIBUTES: tuple[Attribute, ...] = (
         sub=(
             _s("value", mutability="immutable", case_exact=True),
             _s("$ref", type="reference", mutability="immutable", reference_types=("User",)),
+            _s("display", mutability="readOnly"),  # Okta sends it; the user's name is not copied here
             _s("type", mutability="immutable", canonical=("User",)),
         ),
     ),

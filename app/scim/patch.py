@@ -80,7 +80,9 @@ class Patcher:
             return  # removing from an extension the resource does not have: nothing to do
         if op == "remove" and attribute.required and not match["fattr"] and not match["sub"]:
             raise ScimError(400, f"'{attribute.name}' is required and cannot be removed", "mutability")
-        if match["fattr"]:
+        if op == "remove" and attribute.multi_valued and isinstance(value, list) and not match["sub"]:
+            _remove_values(container, attribute.name, value)  # Entra: remove these members, not all
+        elif match["fattr"]:
             _filtered(container, attribute.name, match, value, op)
         elif match["sub"]:
             sub = attribute.child(match["sub"])
@@ -166,6 +168,20 @@ def _set(container: dict, key: str, value: Any, op: str) -> None:
         container[key].update(value)
     else:
         container[key] = value
+
+
+def _remove_values(container: dict, attr: str, value: list) -> None:
+    key = ci_key(container, attr)
+    if key is None or not isinstance(container[key], list):
+        return
+    gone = {str(ci_get(v, "value")) for v in value if isinstance(v, dict) and ci_get(v, "value") is not None}
+    if not gone:
+        raise invalid_value(f"remove of '{attr}' with a 'value' needs each item's 'value'")
+    kept = [i for i in container[key] if not (isinstance(i, dict) and str(ci_get(i, "value")) in gone)]
+    if kept:
+        container[key] = kept
+    else:
+        del container[key]
 
 
 def _one_primary(items: list, added: list) -> None:
