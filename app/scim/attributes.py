@@ -4,7 +4,7 @@
 checked against them (``app.scim.validate``): an attribute declared here is
 kept, one that is not is refused with ``invalidValue`` (``invalidPath`` in a
 PATCH path). The User schema is RFC 7643's core User minus what stepgate
-cannot honour (``groups``, which ``/Groups`` owns, is read-only and left out;
+cannot honour (``groups`` is read-only: ``/Groups`` owns membership;
 ``x509Certificates`` and ``photos`` are not kept); every path of the
 ``attribute_mapping`` is declared too, so a mapped custom attribute is never
 refused.
@@ -105,10 +105,26 @@ USER_ATTRIBUTES: tuple[Attribute, ...] = (
     _ADDRESS,
     _multi("entitlements"),
     _multi("roles"),
+    # read-only (RFC 7643 4.1.2): membership is /Groups' own; Okta's create sends "groups": []
+    Attribute(
+        "groups",
+        "complex",
+        multi_valued=True,
+        mutability="readOnly",
+        sub=(_s("value", mutability="readOnly"), _s("display", mutability="readOnly")),
+    ),
 )
 ENTERPRISE_ATTRIBUTES: tuple[Attribute, ...] = (
     *(_s(n) for n in ("employeeNumber", "costCenter", "organization", "division", "department")),
-    Attribute("manager", "complex", sub=(_s("value"), _s("displayName", mutability="readOnly"))),
+    Attribute(
+        "manager",
+        "complex",
+        sub=(
+            _s("value"),
+            _s("$ref", type="reference", reference_types=("User",)),
+            _s("displayName", mutability="readOnly"),
+        ),
+    ),
 )
 REGISTRATION_ATTRIBUTES: tuple[Attribute, ...] = (
     _s("registrationId", mutability="writeOnly", returned="never", case_exact=True),

@@ -71,8 +71,10 @@ def check_value(attribute: Attribute, value: Any, where: str) -> Any:
 def _single(attribute: Attribute, value: Any, where: str) -> Any:
     kind = attribute.type
     if kind == "complex":
+        if isinstance(value, list) and len(value) == 1 and not attribute.multi_valued:
+            value = value[0]  # Entra sends ``manager`` as a one-item list
         if isinstance(value, str) and attribute.child("value") is not None:
-            value = {"value": value}  # Entra sends ``manager`` as the bare id
+            value = {"value": value}  # ... or as the bare id
         if not isinstance(value, dict):
             raise invalid_value(f"'{where}' must be an object")
         return _complex(value, attribute.sub, where) or None
