@@ -136,3 +136,21 @@ def test_a_provisioned_group_named_like_the_admin_group_opens_no_console(scim, l
     browser.submit({"USERNAME": "alice", "PASSWORD": "alice's password 1"})
     refused = browser.get("/admin/")
     assert refused.status_code == 403 and "not an administrator" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ({"public": True, "groups": ["Finance"]}, "is public: it cannot require groups"),
+        ({"scheme": "PasswordScheme", "groups": "Finance"}, "groups must be a list of group names"),
+        ({"scheme": "PasswordScheme", "groups": [""]}, "groups must be a list of group names"),
+    ],
+)
+def test_a_bad_groups_requirement_names_the_file_and_line(make_settings, policy, message):
+    from app.yamlsource import ConfigError
+
+    domain = copy.deepcopy(DEMO_DOMAIN)
+    domain["Demo"]["authentication_policies"]["Finance only"] = policy
+    with pytest.raises(ConfigError) as refused:
+        create_app(make_settings(extra={"application_domains": domain}), testing=True)
+    assert "settings.yaml:" in str(refused.value) and message in str(refused.value)
