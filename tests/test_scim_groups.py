@@ -154,3 +154,24 @@ def test_a_bad_groups_requirement_names_the_file_and_line(make_settings, policy,
     with pytest.raises(ConfigError) as refused:
         create_app(make_settings(extra={"application_domains": domain}), testing=True)
     assert "settings.yaml:" in str(refused.value) and message in str(refused.value)
+
+
+def test_a_large_group_is_kept_whole_and_still_patched(scim, app):
+    from app.identity import User
+
+    with app.app_context():
+        db.session.execute(db.insert(User), [{"store": "default", "user_name": f"member{i}"} for i in range(1500)])
+        db.session.commit()
+        ids = [str(i) for i in db.session.scalars(db.select(User.id).order_by(User.id))]
+    big = group(scim, "Everyone", *ids[:-1])
+    assert len(big["members"]) == 1499
+    added = scim.patch_(
+        f"/Groups/{big['id']}", json=patch({"op": "add", "path": "members", "value": [{"value": ids[-1]}]})
+    )
+    assert added.status_code == 200 and len(added.json()["members"]) == 1500
+
+
+def test_over_long_ids_and_names_are_refused_before_the_database_sees_them(scim):
+    assert_scim_error(scim.post_("/Groups", json={"schemas": [GROUP], "displayName": "x" * 256}), 400, "invalidValue")
+    long_external = {"schemas": [USER], "userName": "alice", "externalId": "e" * 256}
+    assert_scim_error(scim.post_("/Users", json=long_external), 400, "invalidValue")

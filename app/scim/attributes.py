@@ -35,6 +35,8 @@ class Attribute:
     canonical: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
     sub: tuple[Attribute, ...] = field(default_factory=tuple)
+    max_length: int = 2048  # a string's characters (the identity store keeps values up to 2048)
+    max_values: int = 100  # a multi-valued attribute's values; more is refused, not stored
 
     def child(self, name: str) -> Attribute | None:
         lowered = name.lower()
@@ -85,8 +87,8 @@ _ADDRESS = _multi(
 )
 
 USER_ATTRIBUTES: tuple[Attribute, ...] = (
-    _s("userName", required=True, uniqueness="server"),
-    _s("externalId", case_exact=True),
+    _s("userName", required=True, uniqueness="server", max_length=255),
+    _s("externalId", case_exact=True, max_length=255),
     _NAME,
     _s("displayName"),
     _s("nickName"),
@@ -130,12 +132,13 @@ REGISTRATION_ATTRIBUTES: tuple[Attribute, ...] = (
     _s("registrationId", mutability="writeOnly", returned="never", case_exact=True),
 )
 GROUP_ATTRIBUTES: tuple[Attribute, ...] = (
-    _s("displayName", required=True),
-    _s("externalId", case_exact=True),
+    _s("displayName", required=True, max_length=255),
+    _s("externalId", case_exact=True, max_length=255),
     Attribute(
         "members",
         "complex",
         multi_valued=True,
+        max_values=50_000,
         sub=(
             _s("value", mutability="immutable", case_exact=True),
             _s("$ref", type="reference", mutability="immutable", reference_types=("User",)),

@@ -25,7 +25,6 @@ from app.timeutil import utcnow
 from app.web.params import identifier
 
 SCHEMAS = {GROUP_SCHEMA: GROUP_ATTRIBUTES}
-MAX_MEMBERS_PER_REQUEST = 1000
 
 
 def groups_of(user_id: int) -> set[str]:
@@ -46,8 +45,6 @@ def parse_group(body: Any) -> tuple[str, str | None, list[int] | None]:
         raise invalid_value(f"'displayName' is required: a non-empty string of at most {NAME_MAX} characters")
     members = clean.get("members")
     ids = None if members is None else [_member_id(m) for m in members]
-    if ids is not None and len(ids) > MAX_MEMBERS_PER_REQUEST:
-        raise invalid_value(f"at most {MAX_MEMBERS_PER_REQUEST} members per request")
     return name.strip(), clean.get("externalId"), ids
 
 
@@ -115,22 +112,27 @@ def replace(group: ScimGroup, name: str, external_id: str | None, member_ids: li
 
 
 def _set_members(group: ScimGroup, member_ids: list[int]) -> None:
+    """Make the group's members exactly ``member_ids``, in batches (SQLite binds at most 32766 values)."""
     wanted = set(member_ids)
-    if wanted:
-        found = set(db.session.scalars(select(User.id).where(User.id.in_(wanted), User.store == group.store)))
-        missing = sorted(wanted - found)
-        if missing:
-            db.session.rollback()
-            raise invalid_value(f"no user with id {', '.join(map(str, missing[:5]))} in this store")
+    found: set[int] = set()
+    for batch in _batches(wanted):
+        found |= set(db.session.scalars(select(User.id).where(User.id.in_(batch), User.store == group.store)))
+    missing = sorted(wanted - found)
+    if missing:
+        db.session.rollback()
+        raise invalid_value(f"no user with id {', '.join(map(str, missing[:5]))} in this store")
     current = set(db.session.scalars(select(ScimGroupMember.user_id).where(ScimGroupMember.group_id == group.id)))
-    if current - wanted:
+    for batch in _batches(current - wanted):
         db.session.execute(
-            delete(ScimGroupMember).where(
-                ScimGroupMember.group_id == group.id, ScimGroupMember.user_id.in_(current - wanted)
-            )
+            delete(ScimGroupMember).where(ScimGroupMember.group_id == group.id, ScimGroupMember.user_id.in_(batch))
         )
     if wanted - current:
         db.session.execute(insert(ScimGroupMember), [{"group_id": group.id, "user_id": u} for u in wanted - current])
+
+
+def _batches(ids: set[int], size: int = 1000) -> list[list[int]]:
+    ordered = sorted(ids)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
 
 
 def remove(group: ScimGroup) -> None:

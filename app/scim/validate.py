@@ -15,10 +15,6 @@ from typing import Any
 from app.scim.attributes import Attribute, find
 from app.scim.errors import invalid_syntax, invalid_value
 
-MAX_VALUES = 100
-"""Values of one multi-valued attribute: more is refused rather than stored."""
-MAX_STRING = 2048
-
 
 def check_resource(body: Any, core: str, schemas: dict[str, tuple[Attribute, ...]]) -> dict:
     """The cleaned resource; ``core`` is the resource's base schema URN, the other keys its extensions."""
@@ -59,8 +55,8 @@ def check_value(attribute: Attribute, value: Any, where: str) -> Any:
     if attribute.multi_valued:
         if isinstance(value, dict):
             value = [value]  # a lone value where a list is declared: the client's meaning is plain
-        if not isinstance(value, list) or len(value) > MAX_VALUES:
-            raise invalid_value(f"'{where}' must be a list of at most {MAX_VALUES} values")
+        if not isinstance(value, list) or len(value) > attribute.max_values:
+            raise invalid_value(f"'{where}' must be a list of at most {attribute.max_values} values")
         items = [_single(attribute, item, where) for item in value if item is not None]
         if sum(1 for i in items if isinstance(i, dict) and i.get("primary") is True) > 1:
             raise invalid_value(f"'{where}' has more than one primary value")
@@ -85,8 +81,8 @@ def _single(attribute: Attribute, value: Any, where: str) -> Any:
     if kind == "decimal" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
     if kind in ("string", "reference", "dateTime", "binary") and isinstance(value, str):
-        if len(value) > MAX_STRING:
-            raise invalid_value(f"'{where}' is longer than {MAX_STRING} characters")
+        if len(value) > attribute.max_length:
+            raise invalid_value(f"'{where}' is longer than {attribute.max_length} characters")
         return value
     raise invalid_value(f"'{where}' must be of type {kind}")
 

@@ -106,19 +106,33 @@ def bad_parameter(exc: params.BadParameter) -> Response:
     return scim_error(invalid_syntax(str(exc)))
 
 
-@bp.app_errorhandler(HTTPException)
-def routing_error(exc: HTTPException):
-    """What routing refuses under /scim/v2 (unknown endpoint, wrong method) answers in SCIM's error JSON too.
-
-    Routing fails before any blueprint is chosen, so this handler is the app's; elsewhere it hands the
-    exception back unchanged, for Flask to answer as it would have.
-    """
-    if not request.path.startswith(bp.url_prefix + "/") or exc.code is None:
-        return exc
-    response = scim_error(ScimError(exc.code, exc.description or exc.name))
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    """Whatever Flask or Werkzeug refuses inside the SCIM endpoints answers in SCIM's error JSON too."""
+    response = scim_error(ScimError(exc.code or 500, exc.description or exc.name))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
+@bp.route("/<path:rest>", methods=ALL_METHODS)
+def unrouted(rest: str) -> Response:
+    """Every path under /scim/v2 no endpoint serves, or serves with other methods: 404 or 405, as SCIM errors.
+
+    Routed here, inside the blueprint, rather than left to routing (which fails before any blueprint
+    is chosen), so no application-wide error page can answer a SCIM client in HTML.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = {
+        m for m in adapter.allowed_methods(request.path) if adapter.match(request.path, method=m)[0] != request.endpoint
+    }
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    raise ScimError(404, f"no SCIM endpoint at {request.path}")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
