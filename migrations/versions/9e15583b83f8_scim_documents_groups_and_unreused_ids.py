@@ -4,7 +4,8 @@
 (externalId, every email with its type...); ``scim_groups`` and
 ``scim_group_members`` are the /Groups resources. On SQLite, ``users`` is
 rebuilt with AUTOINCREMENT so a deleted user's id is never handed to the next
-user (their audit history, links and SCIM id stay theirs); PostgreSQL's
+user (their audit history, links and SCIM id stay theirs), its counter starting
+past the highest id the users table or the audit trail has seen; PostgreSQL's
 sequences never reuse an id already.
 
 Revision ID: 9e15583b83f8
@@ -28,10 +29,26 @@ def _sqlite() -> bool:
     return op.get_bind().dialect.name == "sqlite"
 
 
+def _remember_deleted_ids() -> None:
+    """Start the AUTOINCREMENT counter past every id a user ever had, deleted ones included.
+
+    The rebuilt table only knows the ids alive now; the audit trail also names the
+    users deleted before this migration (``user.created`` at least), so their ids
+    are not handed out either.
+    """
+    bind = op.get_bind()
+    highest = bind.execute(
+        sa.text("SELECT max(m) FROM (SELECT max(id) AS m FROM users UNION ALL SELECT max(user_id) FROM audit_events)")
+    ).scalar()
+    bind.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'users'"))
+    bind.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('users', :seq)"), {"seq": highest or 0})
+
+
 def upgrade():
     if _sqlite():
         with op.batch_alter_table("users", recreate="always", table_kwargs={"sqlite_autoincrement": True}):
             pass
+        _remember_deleted_ids()
     op.create_table(
         "scim_users",
         sa.Column("user_id", sa.Integer(), nullable=False),
