@@ -14,9 +14,8 @@ Create Date: 2026-12-02 10:40:00.000000
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "9e15583b83f8"
