@@ -175,3 +175,23 @@ def test_over_long_ids_and_names_are_refused_before_the_database_sees_them(scim)
     assert_scim_error(scim.post_("/Groups", json={"schemas": [GROUP], "displayName": "x" * 256}), 400, "invalidValue")
     long_external = {"schemas": [USER], "userName": "alice", "externalId": "e" * 256}
     assert_scim_error(scim.post_("/Users", json=long_external), 400, "invalidValue")
+
+
+def test_a_users_groups_are_read_only_on_the_user(scim):
+    alice = user(scim, "alice")
+    finance = group(scim, "Finance", alice)
+    shown = scim.get_(f"/Users/{alice}").json()
+    assert shown["groups"] == [{"value": finance["id"], "display": "Finance"}]
+    assert (
+        scim.get_("/Users", params={"filter": 'userName eq "alice"'}).json()["Resources"][0]["groups"]
+        == shown["groups"]
+    )
+    join = patch({"op": "add", "path": "groups", "value": [{"value": finance["id"]}]})
+    assert_scim_error(scim.patch_(f"/Users/{alice}", json=join), 400, "mutability")
+    # sent back whole (Okta's PUT), the read-only list is ignored, not an error, and changes nothing
+    replaced = scim.put_(f"/Users/{alice}", json=dict(shown, groups=[]))
+    assert replaced.status_code == 200 and replaced.json()["groups"] == shown["groups"]
+    # leaving the group changes the user's version
+    scim.patch_(f"/Groups/{finance['id']}", json=patch({"op": "remove", "path": "members"}))
+    after = scim.get_(f"/Users/{alice}").json()
+    assert "groups" not in after and after["meta"]["version"] != replaced.json()["meta"]["version"]

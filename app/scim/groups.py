@@ -37,6 +37,22 @@ def groups_of(user_id: int) -> set[str]:
     return set(db.session.scalars(query))
 
 
+def memberships(user_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """For each user id, the (id, displayName) of the groups it is in: one query for a page of users."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    if not user_ids:
+        return found
+    query = (
+        select(ScimGroupMember.user_id, ScimGroup.id, ScimGroup.display_name)
+        .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
+        .where(ScimGroupMember.user_id.in_(user_ids))
+        .order_by(ScimGroup.id)
+    )
+    for user_id, group_id, name in db.session.execute(query):
+        found.setdefault(user_id, []).append((group_id, name))
+    return found
+
+
 def parse_group(body: Any) -> tuple[str, str | None, list[int] | None]:
     """(displayName, externalId, member user ids or None when ``members`` is absent)."""
     clean = check_resource(body, GROUP_SCHEMA, SCHEMAS)

@@ -76,6 +76,8 @@ class Patcher:
         if match is None:
             raise invalid_path(f"unsupported path {path!r}")
         attribute, container = self._target(resource, match, create=op != "remove")
+        if attribute.mutability == "readOnly":
+            raise ScimError(400, f"'{attribute.name}' is read-only", "mutability")
         if container is None:
             return  # removing from an extension the resource does not have: nothing to do
         if op == "remove" and attribute.required and not match["fattr"] and not match["sub"]:

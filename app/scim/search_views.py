@@ -43,8 +43,8 @@ def search_everything() -> Response:
     user_total = group_total = 0
     if user_condition is not False:
         user_total, page = users.search(store, user_condition, start, count)
-        states = users.states_of(page)
-        found += [_render(u, states.get(u.id, NO_STATE)) for u in page]
+        states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
+        found += [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
     if group_condition is not False:
         group_start = max(1, start - user_total)
         group_total, page = groups.search(store, group_condition, group_start, count - len(found))

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.extensions import csrf, db
 from app.runtime import current
-from app.scim import discovery, etag, query, selection, users
+from app.scim import discovery, etag, groups, query, selection, users
 from app.scim import filter as filter_language
 from app.scim.attributes import user_schemas as user_schemas_for
 from app.scim.config import ScimSettings
@@ -147,10 +147,16 @@ def user_schemas() -> dict:
     return user_schemas_for(settings.attribute_mapping, settings.registration_extension)
 
 
-def _render(user, state=None) -> dict:
+def _render(user, state=None, member_of: list | None = None) -> dict:
     mapping = _settings().attribute_mapping
     state = users.state_of(user) if state is None else state
-    return etag.stamp(render_user(user, mapping, _location(user.id), state))
+    member_of = groups.memberships([user.id]).get(user.id, []) if member_of is None else member_of
+    resource = render_user(user, mapping, _location(user.id), state)
+    if member_of:  # read-only (RFC 7643 4.1.2): the groups /Groups says the user is in
+        meta = resource.pop("meta")
+        resource["groups"] = [{"value": str(gid), "display": name} for gid, name in member_of]
+        resource["meta"] = meta
+    return etag.stamp(resource)
 
 
 def _one(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -199,8 +205,8 @@ def _search_users(source) -> Response:
     store, mapping = settings.identity_store, settings.attribute_mapping
     condition = None if node is None else query.user_condition(node, store, mapping)
     total, page = users.search(settings.identity_store, condition, start, count)
-    states = users.states_of(page)
-    resources = [_render(u, states.get(u.id, NO_STATE)) for u in page]
+    states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
+    resources = [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
     return list_response(resources, total, start, _selection(source))
 
 
