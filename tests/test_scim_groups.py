@@ -195,3 +195,24 @@ def test_a_users_groups_are_read_only_on_the_user(scim):
     scim.patch_(f"/Groups/{finance['id']}", json=patch({"op": "remove", "path": "members"}))
     after = scim.get_(f"/Users/{alice}").json()
     assert "groups" not in after and after["meta"]["version"] != replaced.json()["meta"]["version"]
+
+
+def test_a_search_at_the_root_pages_through_users_then_groups(scim):
+    alice, bob = user(scim, "alice"), user(scim, "bob")
+    finance = group(scim, "Finance", alice)
+    search = {"schemas": [scim_client.SEARCH], "startIndex": 2, "count": 2, "excludedAttributes": ["members"]}
+    found = scim.post_("/.search", json=search)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["totalResults"] == 3 and body["startIndex"] == 2
+    assert [(r["meta"]["resourceType"], r["id"]) for r in body["Resources"]] == [
+        ("User", bob),
+        ("Group", finance["id"]),
+    ]
+    assert "members" not in body["Resources"][1]
+    # a filter only groups can answer finds groups only
+    by_member = {"schemas": [scim_client.SEARCH], "filter": f'members[value eq "{alice}"]'}
+    assert [r["id"] for r in scim.post_("/.search", json=by_member).json()["Resources"]] == [finance["id"]]
+    assert_scim_error(
+        scim.post_("/.search", json={"schemas": [scim_client.SEARCH], "filter": "nope pr"}), 400, "invalidFilter"
+    )
