@@ -68,7 +68,10 @@ def test_a_mail_changed_in_the_identity_store_is_what_scim_returns(scim, app):
     with app.app_context():
         identity.find_by_user_name("default", "alice").set_attribute("mail", "new@example.org")
         db.session.commit()
-    assert scim.get_(f"/Users/{created['id']}").json()["emails"] == [{"value": "new@example.org", "type": "work"}]
+    now = scim.get_(f"/Users/{created['id']}").json()
+    assert now["emails"] == [{"value": "new@example.org", "type": "work"}]
+    assert now["meta"]["version"] != created["meta"]["version"]
+    assert now["meta"]["lastModified"] > created["meta"]["lastModified"]
 
 
 def test_attributes_and_excluded_attributes_on_get_list_and_search(scim):

@@ -186,10 +186,16 @@ def render_user(user: Any, mapping: dict[str, str], location: str, state: Any = 
     resource["meta"] = {
         "resourceType": "User",
         "created": timestamp(user.created_at),
-        "lastModified": timestamp(user.updated_at),
+        "lastModified": timestamp(_last_modified(user)),
         "location": location,
     }
     return resource
+
+
+def _last_modified(user: Any) -> Any:
+    """The user's row or any attribute of theirs, whichever changed last (a console edit counts too)."""
+    rows = getattr(user, "attribute_rows", [])
+    return max([user.updated_at, *(row.set_at for row in rows if row.set_at is not None)])
 
 
 def timestamp(value: Any) -> str:
