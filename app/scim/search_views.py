@@ -16,7 +16,7 @@ from app.scim.group_views import _wants_members
 from app.scim.views import NO_STATE, _render, _selection, _settings, bp, filter_of, list_response, paging, search_body
 
 
-def _or_nothing(build) -> object:
+def _or_nothing(build) -> tuple[object, ScimError | None]:
     """The condition ``build`` makes, or False when the filter names what this type lacks."""
     try:
         return build(), None
