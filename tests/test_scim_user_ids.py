@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select
 from app import audit, create_app, identity
 from app.extensions import db
 
-PREVIOUS_HEAD = "5c1d0e7a9b42"
+PREVIOUS_HEAD = "4d292d575751"
 
 
 def test_the_migration_keeps_users_and_stops_id_reuse(make_settings, empty_database_url):

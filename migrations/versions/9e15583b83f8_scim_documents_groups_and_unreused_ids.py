@@ -9,7 +9,7 @@ past the highest id the users table or the audit trail has seen; PostgreSQL's
 sequences never reuse an id already.
 
 Revision ID: 9e15583b83f8
-Revises: 5c1d0e7a9b42
+Revises: 4d292d575751
 Create Date: 2026-12-02 10:40:00.000000
 
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "9e15583b83f8"
-down_revision = "5c1d0e7a9b42"
+down_revision = "4d292d575751"
 branch_labels = None
 depends_on = None
 
