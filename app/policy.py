@@ -163,7 +163,9 @@ def _policies(domain: Located, check: Checker) -> dict[str, AuthenticationPolicy
         body = check.require_mapping(body, raw, name, f"authentication policy '{name}'")
         if body is None:
             continue
-        check.unknown_keys(body, {"scheme", "public", "description", "amr", "groups"}, f"authentication policy '{name}'")
+        check.unknown_keys(
+            body, {"scheme", "public", "description", "amr", "groups"}, f"authentication policy '{name}'"
+        )
         public, scheme = body.get("public", False), body.get("scheme")
         amr = _required_methods(name, body, check)
         groups = _groups(body, name, check)
