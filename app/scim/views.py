@@ -55,6 +55,8 @@ def scim_error(exc: ScimError) -> Response:
 
 @bp.before_request
 def authenticate() -> None:
+    if request.endpoint == "scim.unrouted":
+        return  # a refusal (404/405) needs no token, as when routing itself refused: it reads nothing
     settings = _settings()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
