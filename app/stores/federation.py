@@ -1,5 +1,9 @@
 """Links between local users and federated identities, keyed on (issuer, subject).
 
+Links live in SQL whatever the user's store is, and point at the user's row
+in ``users`` (for a directory user, the row keyed by the entry's entryUUID or
+objectGUID: app/stores/base.py).
+
 An OpenID Provider's ``sub`` never changes for a person, while their email and
 name may; so a returning person is found by this link, recorded when the
 account was provisioned. The pair is unique in the database: a race between two
@@ -11,12 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, insert, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, delete, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app import identity
 from app.extensions import db, execute_core
-from app.identity import User
+from app.stores import sql as identity
+from app.stores.sql import User
 from app.timeutil import utcnow
 
 
@@ -92,3 +96,11 @@ def email_proven(federated: dict, settings=None) -> bool:
 
 def links_of(user_id: int) -> list[FederatedLink]:
     return list(db.session.scalars(select(FederatedLink).where(FederatedLink.user_id == user_id)))
+
+
+def unlink_user(user_id: int, issuer: str | None = None) -> int:
+    """Remove the user's links (only ``issuer``'s when given); the number removed."""
+    statement = delete(FederatedLink).where(FederatedLink.user_id == user_id)
+    if issuer is not None:
+        statement = statement.where(FederatedLink.issuer == issuer)
+    return db.session.execute(statement).rowcount

@@ -1,4 +1,4 @@
-"""The identity store: users, their named attributes, and the operations on them.
+"""The SQL identity store: users, their named attributes, and the operations on them.
 
 Users live in named stores (``identity_stores`` in settings); a user name is
 unique within its store in its normalised form (``app.usernames.key``: ``Admin``
@@ -16,52 +16,48 @@ docs/identity-provenance.md says who proves what. The hot read paths
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, FromClause, Index, Row, String, UniqueConstraint, event, insert, select
+from sqlalchemy import (
+    ForeignKey,
+    FromClause,
+    Index,
+    Row,
+    String,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    event,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from app import usernames
 from app.extensions import db, execute_core
-from app.passwords import hash_password, verify_password
+from app.passwords import hash_password, spend_one_check, verify_password
+from app.stores import ldapfilter
+from app.stores.base import (  # noqa: F401 - re-exported: callers import them from here
+    ADMIN,
+    BY_USER,
+    DIRECTORY,
+    SCIM,
+    SELF_REGISTRATION,
+    Link,
+    PasswordAnswer,
+    Provenance,
+    Store,
+    UserStatus,
+    UserView,
+    provenance_for,
+)
 from app.timeutil import utcnow
 
 ATTRIBUTE_VALUE_MAX = 2048
 USER_NAME_KEY_MAX = 1024
 """Case folding may lengthen a name (``ß`` → ``ss``, ``ﬃ`` → ``ffi``)."""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where an attribute's value came from, and whether that source proved it.
-
-    ``verified`` means the value is known to belong to the person: an
-    administrator or SCIM (the organisation's own directory) set it, or a
-    provider trusted for e-mail (``trust_email``) sent it with
-    ``email_verified: true``. Nothing else proves a value.
-    """
-
-    source: str
-    verified: bool = False
-
-    @classmethod
-    def provider(cls, name: str, verified: bool = False) -> Provenance:
-        return cls(f"provider:{name}", verified)
-
-
-ADMIN = Provenance("admin", True)
-SCIM = Provenance("scim", True)
-SELF_REGISTRATION = Provenance("self-registration", False)
-BY_USER = Provenance("user", False)
-
-
-class UserStatus(enum.StrEnum):
-    ACTIVE = "active"
-    LOCKED = "locked"
-    DISABLED = "disabled"
 
 
 def _key_of_inserted_name(context) -> str:
@@ -74,6 +70,7 @@ class User(db.Model):
     __table_args__ = (
         UniqueConstraint("store", "user_name"),
         Index("uq_users_store_user_name_key", "store", "user_name_key", unique=True),
+        Index("uq_users_store_external_id", "store", "external_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,6 +79,8 @@ class User(db.Model):
     user_name_key: Mapped[str] = mapped_column(String(USER_NAME_KEY_MAX), default=_key_of_inserted_name)
     status: Mapped[str] = mapped_column(String(16), default=UserStatus.ACTIVE.value)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    """The person's stable id in a store outside SQL (entryUUID, objectGUID); None for SQL users."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     attribute_rows: Mapped[list[UserAttribute]] = relationship(
@@ -166,26 +165,6 @@ def _row(name: str, value: str, provenance: Provenance) -> UserAttribute:
     return UserAttribute(
         name=name, value=value, source=provenance.source, verified=provenance.verified, set_at=utcnow()
     )
-
-
-@dataclass(frozen=True)
-class UserView:
-    """A user with their attributes as read for one request: plain values, not tracked by the ORM.
-
-    Sign-ins and session checks read users this way, in one statement (the
-    ORM's ``User`` costs two, and its bookkeeping); what changes a user goes
-    through ``User``.
-    """
-
-    id: int
-    store: str
-    user_name: str
-    status: str
-    attributes: dict[str, str]
-
-    @property
-    def active(self) -> bool:
-        return self.status == UserStatus.ACTIVE.value
 
 
 _users, _attributes = User.__table__, UserAttribute.__table__
@@ -332,6 +311,8 @@ def insert_user(
     attributes: dict[str, str],
     password: str | None = None,
     provenance: Mapping[str, Provenance] | Provenance = ADMIN,
+    status: UserStatus = UserStatus.ACTIVE,
+    external_id: str | None = None,
 ) -> int:
     """Insert a user and their attributes with two statements (JIT provisioning's path); return the id.
 
@@ -346,8 +327,9 @@ def insert_user(
         {
             "store": store,
             "user_name": user_name,
-            "user_name_key": usernames.key(user_name),
-            "status": UserStatus.ACTIVE.value,
+            "user_name_key": shadow_key(external_id) if external_id else usernames.key(user_name),
+            "external_id": external_id,
+            "status": status.value,
             "password_hash": hash_password(password) if password else None,
             "created_at": now,
             "updated_at": now,
@@ -369,6 +351,15 @@ def insert_user(
             )
         execute_core(_INSERT_ATTRIBUTE, rows)
     return user_id
+
+
+def shadow_key(external_id: str) -> str:
+    """The ``user_name_key`` of a row standing for a user of another store: its stable id, never its name.
+
+    That store decides which names are unique; a name freed by a rename there
+    may be taken by another entry before stepgate sees the first one again.
+    """
+    return f"entry:{external_id}"
 
 
 def attribute_value(value: object) -> str:
@@ -402,3 +393,117 @@ def list_users(store: str | None = None, limit: int = 50, offset: int = 0) -> It
     if store:
         query = query.where(User.store == store)
     return db.session.scalars(query)
+
+
+# -- the store interface, over these tables -----------------------------------------------------
+
+_PASSWORD_HASH = select(_users.c.password_hash).where(_users.c.id == bindparam("user_id"))
+
+
+class SqlStore(Store):
+    """The embedded store: users and attributes in stepgate's own database (the ``sql`` kind).
+
+    In a filter, ``uid`` is the user name (compared in normalised form); any
+    other attribute is a stepgate attribute. The SQL store evaluates ``=``
+    joined by ``&`` and ``|``; anything else is a ``schemes check`` error.
+    """
+
+    kind = "sql"
+
+    def filter_problem(self, filter_text: str) -> str | None:
+        try:
+            tree = ldapfilter.parse(filter_text)
+        except ldapfilter.FilterError as exc:
+            return f"not an LDAP filter (RFC 4515): {exc}"
+        if not _evaluable(tree):
+            return f"the SQL store '{self.name}' evaluates only (attribute=value) joined by & and |"
+        return None
+
+    def find(self, filter_text: str, limit: int = 2) -> list[UserView]:
+        tree = ldapfilter.parse(filter_text)
+        if isinstance(tree, ldapfilter.Equal):
+            return self.find_by_attribute(tree.attribute, tree.value, limit)
+        query = select(User).where(User.store == self.name, _clause(tree)).order_by(User.id).limit(limit)
+        return [user.view() for user in db.session.scalars(query)]
+
+    def find_by_attribute(self, name: str, value: str, limit: int = 2) -> list[UserView]:
+        return [user.view() for user in find_by_attribute(self.name, name, value, limit)]
+
+    def find_by_proven_attribute(self, name: str, values: Iterable[str], limit: int = 2) -> list[UserView]:
+        return [user.view() for user in find_by_proven_attribute(self.name, name, values, limit)]
+
+    def get(self, user_id: int) -> UserView | None:
+        user = get_user(user_id)
+        return user.view() if user is not None and user.store == self.name else None
+
+    def search(self, filter_text: str | None = None, offset: int = 0, limit: int = 50) -> list[UserView]:
+        query = select(User).where(User.store == self.name).order_by(User.id).offset(offset).limit(limit)
+        if filter_text:
+            query = query.where(_clause(ldapfilter.parse(filter_text)))
+        return [user.view() for user in db.session.scalars(query)]
+
+    def check_password(self, user: UserView, password: str) -> PasswordAnswer:
+        password_hash = execute_core(_PASSWORD_HASH, {"user_id": user.id}).scalar()
+        if not verify_password(password_hash, password):  # no hash: the dummy one, same cost
+            return PasswordAnswer.NO_PASSWORD if password_hash is None else PasswordAnswer.WRONG
+        return PasswordAnswer.PROVEN
+
+    def spend_one_check(self, password: str) -> None:
+        spend_one_check(password)
+
+    def create(
+        self,
+        user_name: str,
+        attributes: Mapping[str, str],
+        *,
+        password: str | None = None,
+        status: UserStatus = UserStatus.ACTIVE,
+        provenance: Mapping[str, Provenance] | Provenance = ADMIN,
+        link: Link | None = None,
+    ) -> UserView:
+        self.require_writable("creating a user")
+        user_id = insert_user(self.name, user_name, dict(attributes), password, provenance, status)
+        if link is not None:
+            from app.stores import federation
+
+            federation.link_user(user_id, link.issuer, link.subject, link.provider)
+        shown = {name: attribute_value(value) for name, value in sorted(attributes.items())}
+        return UserView(user_id, self.name, user_name, status.value, shown)
+
+    def update_attributes(
+        self, user: UserView, changes: Mapping[str, str | None], provenance: Mapping[str, Provenance] | Provenance
+    ) -> None:
+        self.require_writable("changing attributes")
+        stored = get_user(user.id)
+        for name, value in changes.items():
+            stored.set_attribute(name, value, provenance_for(provenance, name))
+
+    def set_status(self, user: UserView, status: UserStatus) -> None:
+        self.require_writable("changing a user's status")
+        get_user(user.id).status = status.value
+
+
+def _evaluable(tree) -> bool:
+    if isinstance(tree, ldapfilter.Equal):
+        return tree.attribute.lower() != "objectclass"
+    if isinstance(tree, ldapfilter.And | ldapfilter.Or):
+        return all(_evaluable(part) for part in tree.parts)
+    return False
+
+
+def _clause(tree):
+    """An SQL condition on ``User`` for a filter tree the SQL store evaluates (``_evaluable``)."""
+    if isinstance(tree, ldapfilter.And):
+        return and_(*(_clause(part) for part in tree.parts))
+    if isinstance(tree, ldapfilter.Or):
+        return or_(*(_clause(part) for part in tree.parts))
+    if not _evaluable(tree):
+        raise ldapfilter.FilterError("the SQL store evaluates only (attribute=value) joined by & and |")
+    if tree.attribute == "uid":
+        return or_(User.user_name_key == usernames.key(tree.value), User.user_name == tree.value)
+    return (
+        select(UserAttribute.id)
+        .where(UserAttribute.user_id == User.id, UserAttribute.name == tree.attribute)
+        .where(UserAttribute.value == tree.value)
+        .exists()
+    )
