@@ -19,7 +19,7 @@ from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
 from app.stores.base import StoreConfig
-from app.stores.config import parse_identity_stores
+from app.stores.config import parse_identity_stores, scim_problem
 from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
@@ -120,6 +120,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     deployment = parse_deployment(doc, check, base)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    scim_problem(doc, scim, stores, check)
     request_limits = parse_request_limits(doc, check)
     database = parse_database(doc, check)
     check.raise_if_any()

@@ -45,3 +45,18 @@ def _store(name: str, body, parent: Located, check: Checker) -> StoreConfig:
         read_only = False
     options = known[kind].parse_options(body, check, name)
     return StoreConfig(name, str(body.get("description", "")), kind, read_only, options)
+
+
+def scim_problem(doc: Located, scim, stores: dict[str, StoreConfig], check: Checker) -> None:
+    """SCIM writes through the SQL tables (app/scim/): a store of another kind is refused at load, by name."""
+    config = stores.get(getattr(scim, "identity_store", None) or "")
+    if scim is not None and config is not None and config.kind != "sql":
+        scim_block = doc.get("scim")
+        where = scim_block if isinstance(scim_block, Located) else doc
+        check.add(
+            where.problem(
+                "identity_store" if where is not doc else "scim",
+                f"scim.identity_store '{config.name}' is a {config.kind} store; SCIM serves SQL stores only "
+                "(docs/identity-stores.md)",
+            )
+        )
