@@ -12,7 +12,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, lockout, password_signin, sessions, throttling, usernames
+from app import audit, identity, lockout, password_signin, sessions, stores, throttling, usernames
 from app.extensions import db
 from app.runtime import current
 
@@ -291,7 +291,8 @@ def users_unlock(user_name: str, store: str) -> None:
 
 def _set_status(store: str, user_name: str, status: identity.UserStatus) -> None:
     user = _user(store, user_name)
-    old, user.status = user.status, status.value
+    old = user.status
+    stores.get(store).set_status(user.view(), status)  # where the store keeps it (a directory's convention)
     if status is not identity.UserStatus.ACTIVE:
         sessions.revoke_all_for(user.id)
     audit.record("user.status", user_id=user.id, detail={"old": old, "new": status.value, "by": "cli"})

@@ -108,6 +108,13 @@ class UserIdentificationPlugin(Plugin):
 
     def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:
         user = federation.find_linked_user(federated["issuer"], federated["subject"])
+        if user is not None:
+            try:
+                user = stores.of(user).fresh(user)
+            except StoreError as exc:
+                return StepResult.error(exc.reason, {"why": str(exc)})
+            if user is None:  # linked, but the store no longer holds the person
+                return StepResult.error("user.gone_from_store", {"provider": federated["provider"]})
         matched_by = "link"
         if user is None:
             user = self._match_by_email(federated)

@@ -84,7 +84,7 @@ objectClass: pwdPolicy
 cn: default
 pwdAttribute: userPassword
 pwdMustChange: FALSE
-pwdLockout: FALSE
+pwdLockout: TRUE
 pwdMaxFailure: 0
 
 """

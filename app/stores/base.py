@@ -197,6 +197,13 @@ class Store(ABC):
     def get(self, user_id: int) -> UserView | None:
         """The user with this id as the store has them now, or None."""
 
+    def fresh(self, user: UserView) -> UserView | None:
+        """``user`` (read from stepgate's tables, by a link) as the store has them now; None when gone.
+
+        The SQL store's tables are the store: the view is fresh already.
+        """
+        return user
+
     @abstractmethod
     def search(self, filter_text: str | None = None, offset: int = 0, limit: int = 50) -> list[UserView]:
         """A page of users, optionally matching a filter, in a stable order."""

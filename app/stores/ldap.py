@@ -128,6 +128,10 @@ class LdapStore(Store):
         entries = self._search(f"({self.options.id_attribute}={ldapfilter.escape(external_id)})", 1)
         return self._mirror(entries[0]) if entries else None
 
+    def fresh(self, user: UserView) -> UserView | None:
+        """The entry read again by its stable id: a rename or a lock in the directory shows at once."""
+        return self.get(user.id)
+
     def search(self, filter_text: str | None = None, offset: int = 0, limit: int = 50) -> list[UserView]:
         entries = self.pool.paged_search(self._within(filter_text), self._wanted, offset, limit)
         return [self._mirror(entry) for entry in entries]

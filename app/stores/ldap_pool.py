@@ -278,3 +278,6 @@ def _close(conn: Connection | None) -> None:
         conn.unbind()
     except (LDAPException, LDAPExceptionError, OSError):
         pass
+    sock = getattr(conn, "socket", None)  # ldap3 leaves a socket that never connected open
+    if sock is not None:
+        sock.close()
