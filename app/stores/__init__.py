@@ -44,10 +44,20 @@ def init_app(app, configs: dict) -> None:
 
 
 def get(name: str):
-    """The store called ``name`` in the current app; KeyError when there is none."""
+    """The store called ``name`` in the current app.
+
+    A name the settings do not list is an SQL store of that name, as every
+    store was before kinds existed; the plugins' load-time checks refuse such
+    names in schemes, so only code that names a store itself meets this.
+    """
     from flask import current_app
 
-    return current_app.extensions[_EXTENSION][name]
+    built = current_app.extensions.setdefault(_EXTENSION, {})
+    if name not in built:
+        from app.stores.base import StoreConfig
+
+        built[name] = for_config(StoreConfig(name))
+    return built[name]
 
 
 def of(user):
