@@ -188,3 +188,44 @@ def test_a_read_only_store_says_so_when_asked_to_write(slapd_server, ldap_base):
     store = stores.kinds()["ldap"](IdentityStore("corp", kind="ldap", read_only=True, options=options))
     with pytest.raises(ReadOnly, match="read-only"):
         store.create("pat", {})
+
+
+def test_the_shipped_example_settings_sign_in_against_the_directory(slapd_server, ldap_base, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from tests.ldap_server import ROOT_DN, ROOT_PASSWORD
+    from tests.oidc_fixtures import PortServer
+    from tests.oidc_fixtures import free_port as free_http_port
+
+    port = free_http_port()
+    env = {
+        "LDAP_URL": slapd_server.url,
+        "LDAP_FAILOVER_URL": f"ldap://127.0.0.1:{free_port()}",
+        "LDAP_BIND_DN": ROOT_DN,
+        "LDAP_BIND_PASSWORD": ROOT_PASSWORD,
+        "LDAP_USER_BASE": ldap_base,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'example.db'}",
+        "STEPGATE_EXTERNAL_URL": f"http://127.0.0.1:{port}",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    example = Path(__file__).resolve().parent.parent / "config" / "settings.ldap-example.yaml"
+    app = create_app(example, testing=True)
+    with app.app_context():
+        db.create_all()
+        stores.get("corp").create("quinn", {"mail": "quinn@example.org"}, password=PASSWORD)
+        db.session.commit()
+    server = PortServer(app, port)
+    try:
+        from tests.browser import Browser
+
+        with Browser(server.url) as browser:
+            browser.get("/demo/")
+            page = browser.submit({"USERNAME": "quinn@example.org", "PASSWORD": PASSWORD})  # found by mail
+            assert signed_in(page, "quinn"), page.text[:400]
+    finally:
+        server.stop()
+        stores.close_all(app)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -118,6 +118,8 @@ def parse_ldap(body: Located, check: Checker, name: str) -> LdapOptions | None:
             continue
         maps[key] = dict(value)
     start_tls = raw.get("start_tls", False)
+    if isinstance(start_tls, str) and start_tls.lower() in ("true", "false"):  # from ${LDAP_START_TLS:-false}
+        start_tls = start_tls.lower() == "true"
     if not isinstance(start_tls, bool):
         check.add(raw.problem("start_tls", f"{what}.start_tls must be true or false"))
         start_tls = False
