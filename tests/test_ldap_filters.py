@@ -140,3 +140,74 @@ def test_locking_and_unlocking_write_each_convention():
     assert ldap_status.status_changes("ns_account_lock", lock, {})["nsAccountLock"][0][1] == ["TRUE"]
     with pytest.raises(ValueError, match="keeps no status"):
         ldap_status.status_changes("none", lock, {})
+
+
+# -- at load: the scheme's filter and the store's settings, with file and line -----------------
+
+SCHEME = """\
+name: FilterScheme
+level: 1
+module:
+  name: M
+  steps:
+    Collect:
+      plugin: CredentialCollectorPlugin
+      params:
+        CRED_PARAM_1: "{ID=USERNAME},{DISPLAY_NAME=USERNAME},{TYPE=text}"
+    Identify:
+      plugin: UserIdentificationPlugin
+      params:
+        KEY_LDAP_FILTER: "TEMPLATE"
+  orchestration:
+    initial_step: Collect
+    Collect: {on_success: Identify}
+    Identify: {on_success: success}
+"""
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        ("(uid={USERNAME}", "unclosed"),
+        ("(uid=*{USERNAME})", "evaluates only (attribute=value) joined by & and |"),
+        ("(uid=alice)", "no placeholder"),
+    ],
+)
+def test_a_filter_the_store_cannot_use_is_refused_at_load_with_its_line(make_settings, template, why):
+    from app import create_app
+    from app.yamlsource import ConfigError
+
+    path = make_settings(schemes={"FilterScheme.yaml": SCHEME.replace("TEMPLATE", template)})
+    with pytest.raises(ConfigError) as refused:
+        create_app(path, testing=True)
+    assert "FilterScheme.yaml:13" in str(refused.value) and why in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("ldap", "why"),
+    [
+        ({"urls": ["http://x"], "user_base": "dc=x"}, "ldap:// or ldaps:// URLs"),
+        ({"urls": ["ldap://x"]}, "user_base must be a string"),
+        ({"urls": ["ldap://x"], "user_base": "dc=x", "status": "sometimes"}, "status must be one of"),
+        ({"urls": ["ldap://x"], "user_base": "dc=x", "pool_size": 0}, "pool_size must be a number"),
+        ({"urls": ["ldap://x"], "user_base": "dc=x", "bind_pasword": "x"}, "bind_pasword"),
+        ({"urls": ["ldap://x"], "user_base": "dc=x", "bind_password": "{AES}bm90IGEgc2VjcmV0"}, "STEPGATE_MASTER_KEY"),
+    ],
+)
+def test_a_bad_ldap_store_setting_stops_the_server_with_the_file_and_line(make_settings, monkeypatch, ldap, why):
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    monkeypatch.delenv("STEPGATE_MASTER_KEY", raising=False)
+    path = make_settings(extra={"identity_stores": {"default": {}, "corp": {"kind": "ldap", "ldap": ldap}}})
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert "settings.yaml:" in str(refused.value) and why in str(refused.value)
+
+
+def test_an_unknown_store_kind_lists_the_known_ones(make_settings):
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown kind 'nis' \\(kinds: .*ldap"):
+        load_settings(make_settings(extra={"identity_stores": {"default": {"kind": "nis"}}}))
