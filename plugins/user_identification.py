@@ -101,7 +101,10 @@ class UserIdentificationPlugin(Plugin):
         if password is not None:  # refused as a password check would refuse it: same cost, same page
             typed = str(ctx.lookup(self.value_names[0]) or "") if self.value_names else ""
             user = users[0] if len(users) == 1 else None
-            return password_signin.attempt(ctx, user, typed, password, cause, store=store)
+            try:
+                return password_signin.attempt(ctx, user, typed, password, cause, store=store)
+            except StoreError as exc:
+                return StepResult.error(exc.reason, {"store": store.name, "why": str(exc)})
         if len(users) == 1:
             return StepResult.failure(f"account.{users[0].status}", {"user_name": users[0].user_name})
         return StepResult.failure(cause)

@@ -192,3 +192,19 @@ def test_two_first_sign_ins_of_one_person_end_with_one_account(jit):
     with jit.app.app_context():
         assert len(stores.get("default").find("(uid=fay)", limit=5)) == 1
         assert len(audit.query(event="user.created")) == 1
+
+
+def test_people_are_listed_page_by_page_and_links_can_be_removed(site):
+    for name in ("pia", "quin", "rosa", "sven", "tara"):
+        add_person(site, name)
+    with site.app.app_context():
+        store = stores.get("default")
+        pages = [store.search(offset=offset, limit=2) for offset in (0, 2, 4)]
+        assert [len(page) for page in pages] == [2, 2, 1]
+        assert sorted(u.user_name for page in pages for u in page) == ["pia", "quin", "rosa", "sven", "tara"]
+        assert [u.user_name for u in store.search("(uid=rosa)")] == ["rosa"]
+        [rosa] = store.find("(uid=rosa)")
+        store.link(rosa, "https://op.example", "sub-1", "op")
+        store.link(rosa, "https://other.example", "sub-2", "other")
+        assert store.unlink(rosa, "https://op.example") == 1
+        assert [link.issuer for link in federation.links_of(rosa.id)] == ["https://other.example"]

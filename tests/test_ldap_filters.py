@@ -211,3 +211,18 @@ def test_an_unknown_store_kind_lists_the_known_ones(make_settings):
 
     with pytest.raises(ConfigError, match="unknown kind 'nis' \\(kinds: .*ldap"):
         load_settings(make_settings(extra={"identity_stores": {"default": {"kind": "nis"}}}))
+
+
+def test_scim_on_a_directory_store_is_refused_at_load(make_settings):
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    corp = {"kind": "ldap", "ldap": {"urls": ["ldap://127.0.0.1:9"], "user_base": "dc=x"}}
+    path = make_settings(
+        extra={
+            "identity_stores": {"default": {}, "corp": corp},
+            "scim": {"tokens": ["t" * 32], "identity_store": "corp"},
+        }
+    )
+    with pytest.raises(ConfigError, match="SCIM serves SQL stores only"):
+        load_settings(path)
