@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit, identity, lockout, password_signin, sessions, stores, throttling, usernames
 from app.extensions import db
 from app.runtime import current
+from app.stores.base import StoreError
 
 
 def register(app: Flask) -> None:
@@ -219,9 +220,13 @@ def users_add(user_name: str, store: str, password: str | None, attrs: tuple[str
     except usernames.UserNameRefused as exc:
         raise click.BadParameter(str(exc), param_hint="USER_NAME") from None
     attributes = dict(_pair(a) for a in attrs)
-    identity.create_user(store, user_name, attributes, password, provenance=identity.ADMIN)
     try:
+        stores.get(store).create(user_name, attributes, password=password, provenance=identity.ADMIN)
         db.session.commit()
+    except StoreError as exc:  # a directory that holds the name, is read-only or does not answer
+        db.session.rollback()
+        click.echo(f"user '{user_name}' not created in store '{store}': {exc}", err=True)
+        sys.exit(1)
     except IntegrityError:
         db.session.rollback()
         taken = identity.find_by_user_name(store, user_name)

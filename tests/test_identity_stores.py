@@ -208,3 +208,22 @@ def test_people_are_listed_page_by_page_and_links_can_be_removed(site):
         store.link(rosa, "https://other.example", "sub-2", "other")
         assert store.unlink(rosa, "https://op.example") == 1
         assert [link.issuer for link in federation.links_of(rosa.id)] == ["https://other.example"]
+
+
+def test_an_administrator_adds_locks_and_unlocks_a_person_from_the_command_line(site):
+    runner = site.app.test_cli_runner()
+    added = runner.invoke(args=["users", "add", "uma", "--password", PASSWORD, "--attr", "mail=uma@example.org"])
+    assert added.exit_code == 0, added.output
+    again = runner.invoke(args=["users", "add", "uma", "--password", PASSWORD])
+    assert again.exit_code == 1
+    with site.browser() as browser:
+        assert signed_in_as(sign_in(browser, "uma"), "uma")
+    assert runner.invoke(args=["users", "lock", "uma"]).exit_code == 0
+    with site.app.app_context():
+        [uma] = stores.get("default").find("(uid=uma)")
+        assert uma.status == "locked"  # as the store keeps it: for LDAP, read back from the directory
+    with site.browser() as browser:
+        assert not signed_in_as(sign_in(browser, "uma"), "uma")
+    assert runner.invoke(args=["users", "unlock", "uma"]).exit_code == 0
+    with site.browser() as browser:
+        assert signed_in_as(sign_in(browser, "uma"), "uma")
