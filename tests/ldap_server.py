@@ -118,9 +118,11 @@ def require_slapd() -> None:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip(f"{SLAPD} is missing and apt-get can't run here (not root): apt-get install slapd ldap-utils")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    done = subprocess.run(
-        ["apt-get", "install", "-y", "slapd", "ldap-utils"], env=env, capture_output=True, text=True, check=False
-    )
+    install = ["apt-get", "install", "-y", "slapd", "ldap-utils"]
+    done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:  # a fresh machine's package lists may be missing or stale
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not Path(SLAPD).exists():
         pytest.skip(f"apt-get install slapd ldap-utils failed: {done.stderr[-400:]}")
 
