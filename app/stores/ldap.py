@@ -37,7 +37,6 @@ from app.stores import sql as sqlstore
 from app.stores.base import (
     ADMIN,
     DIRECTORY,
-    Conflict,
     Link,
     PasswordAnswer,
     Provenance,
@@ -177,7 +176,9 @@ class LdapStore(Store):
         shown = {name: sqlstore.attribute_value(v) for name, v in sorted(attributes.items()) if name in o.attributes}
         user_id = sqlstore.insert_user(self.name, user_name, shown, None, provenance, status, pending)
         if link is not None:  # first: a second sign-in of this person waits here, then finds this link
-            self.link(UserView(user_id, self.name, user_name, status.value, shown), *_link_fields(link))
+            self.link(
+                UserView(user_id, self.name, user_name, status.value, shown), link.issuer, link.subject, link.provider
+            )
         dn = f"{o.user_name_attribute}={_rdn_value(user_name)},{o.user_base}"
         entry = {o.attributes[name]: value for name, value in shown.items()}
         entry[o.user_name_attribute] = user_name
@@ -289,10 +290,3 @@ def _rdn_value(value: str) -> str:
     from ldap3.utils.dn import escape_rdn
 
     return escape_rdn(value)
-
-
-def _link_fields(link: Link) -> tuple[str, str, str]:
-    return link.issuer, link.subject, link.provider
-
-
-__all__ = ["LdapStore", "Conflict"]

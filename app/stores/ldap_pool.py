@@ -241,14 +241,11 @@ class LdapPool:
     def _entry(self, item: dict) -> dict:
         return {
             "dn": item["dn"],
-            "id": _stable(item, self._id_attribute()),
+            "id": _stable(item, self.options.id_attribute),
             "attributes": {
                 name: value if isinstance(value, list) else [value] for name, value in item["attributes"].items()
             },
         }
-
-    def _id_attribute(self) -> str:
-        return self.options.id_attribute
 
 
 def _stable(item: dict, id_attribute: str) -> str:
