@@ -229,3 +229,25 @@ def test_the_shipped_example_settings_sign_in_against_the_directory(slapd_server
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+def test_a_read_only_directory_is_read_and_checked_but_never_written(make_jit_site, slapd_server, ldap_base):
+    manager = slapd_server.manager()
+    dn = f"uid=vera,{ldap_base}"
+    manager.add(dn, ["inetOrgPerson"], {"uid": "vera", "cn": "Vera", "sn": "Lind", "mail": "vera@example.org"})
+    manager.extend.standard.modify_password(dn, new_password=PASSWORD)
+    manager.unbind()
+    corp = ldap_store_settings(slapd_server, ldap_base, read_only=True)
+    site = make_jit_site(with_devop=False, extra={"identity_stores": {"default": {}, "corp": corp}})
+    try:
+        with site.app.app_context():
+            store = stores.get("corp")
+            [vera] = store.find("(mail=vera@example.org)")
+            assert vera.attributes == {"last-name": "Lind", "mail": "vera@example.org"}
+            assert store.check_password(vera, PASSWORD) is PasswordAnswer.PROVEN
+            with pytest.raises(ReadOnly, match="read-only"):
+                actions.set_status(db.session.get(stores.sql.User, vera.id), UserStatus.LOCKED, by="admin")
+            with pytest.raises(ReadOnly):
+                store.update_attributes(vera, {"mail": "x@example.org"}, stores.base.ADMIN)
+    finally:
+        stores.close_all(site.app)
