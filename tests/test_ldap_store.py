@@ -251,3 +251,19 @@ def test_a_read_only_directory_is_read_and_checked_but_never_written(make_jit_si
                 store.update_attributes(vera, {"mail": "x@example.org"}, stores.base.ADMIN)
     finally:
         stores.close_all(site.app)
+
+
+def test_a_pooled_connection_that_was_cut_is_replaced_without_the_person_noticing(directory):
+    import socket
+
+    make, _ = directory
+    site = make()
+    person(site, "wade")
+    assert signed_in(sign_in(site, "wade"), "wade")
+    with site.app.app_context():
+        pool = stores.get("default").pool
+        idle = list(pool._idle.queue)
+    assert idle, "the sign-in left a connection in the pool"
+    for conn in idle:  # as a directory restart or an idle timeout on a firewall would
+        conn.socket.shutdown(socket.SHUT_RDWR)
+    assert signed_in(sign_in(site, "wade"), "wade")
