@@ -96,6 +96,7 @@ class Slapd:
     port: int
     folder: Path
     process: subprocess.Popen | None = None
+    ldaps_url: str | None = None
 
     def manager(self) -> Connection:
         conn = Connection(Server(self.url), ROOT_DN, ROOT_PASSWORD, auto_bind=True, receive_timeout=10)
@@ -133,8 +134,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_slapd(folder: Path, extra_ldif: Path | None = None) -> Slapd:
-    """Write the configuration and base entries under ``folder`` (plus ``extra_ldif``, by slapadd), start slapd."""
+def start_slapd(folder: Path, extra_ldif: Path | None = None, tls: dict[str, Path] | None = None) -> Slapd:
+    """Write the configuration and base entries under ``folder`` (plus ``extra_ldif``, by slapadd), start slapd.
+
+    ``tls`` (``ca``, ``cert``, ``key`` PEM files) adds StartTLS on the ldap:// URL
+    and an ldaps:// URL (``Slapd.ldaps_url``).
+    """
     require_slapd()
     (folder / "data").mkdir(parents=True, exist_ok=True)
     values = {
@@ -146,7 +151,13 @@ def start_slapd(folder: Path, extra_ldif: Path | None = None) -> Slapd:
         "policy_dn": POLICY_DN,
     }
     conf = folder / "slapd.conf"
-    conf.write_text(CONFIG.format(**values))
+    text = CONFIG.format(**values)
+    if tls:
+        files = (
+            f"TLSCACertificateFile {tls['ca']}\nTLSCertificateFile {tls['cert']}\nTLSCertificateKeyFile {tls['key']}\n"
+        )
+        text = text.replace("password-hash", files + "password-hash", 1)
+    conf.write_text(text)
     base = folder / "base.ldif"
     base.write_text(BASE_LDIF.format(**values))
     for ldif in (base, extra_ldif):
@@ -158,11 +169,16 @@ def start_slapd(folder: Path, extra_ldif: Path | None = None) -> Slapd:
                 raise RuntimeError(f"slapadd {ldif.name} failed: {added.stderr[-800:]}")
     port = free_port()
     url = f"ldap://127.0.0.1:{port}"
+    listen = url + "/"
+    ldaps_url = None
+    if tls:
+        ldaps_url = f"ldaps://127.0.0.1:{free_port()}"
+        listen += f" {ldaps_url}/"
     with open(folder / "slapd.log", "wb") as log:
         process = subprocess.Popen(
-            [SLAPD, "-f", str(conf), "-h", url + "/", "-d", "0"], stdout=subprocess.DEVNULL, stderr=log
+            [SLAPD, "-f", str(conf), "-h", listen, "-d", "0"], stdout=subprocess.DEVNULL, stderr=log
         )
-    server = Slapd(url, port, folder, process)
+    server = Slapd(url, port, folder, process, ldaps_url)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -37,6 +37,27 @@ log = logging.getLogger(__name__)
 _ALREADY_EXISTS = 68
 
 
+class VerifiedTls(Tls):
+    """TLS (LDAPS or StartTLS) verified by the standard library: the chain against ``ca_file`` and the host name.
+
+    ldap3 2.9 checks the name itself with ``ssl.match_hostname``, which Python
+    deprecates (3.7) and removed (3.12); here the ``SSLContext`` does both checks
+    during the handshake, as ``requests`` does.
+    """
+
+    def __init__(self, ca_file: str | None):
+        super().__init__(validate=ssl.CERT_REQUIRED, ca_certs_file=ca_file)
+        self.context = ssl.create_default_context(cafile=ca_file)  # CERT_REQUIRED, check_hostname, TLS 1.2+
+
+    def wrap_socket(self, connection, do_handshake: bool = False) -> None:
+        connection.socket = self.context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host,
+        )
+
+
 class LdapPool:
     def __init__(self, options: LdapOptions):
         self.options = options
@@ -52,11 +73,7 @@ class LdapPool:
     def _server(self, url: str) -> Server:
         tls = None
         if url.startswith("ldaps://") or self.options.start_tls:
-            tls = Tls(
-                validate=ssl.CERT_REQUIRED,
-                ca_certs_file=self.options.ca_file,
-                version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            tls = VerifiedTls(self.options.ca_file)
         return Server(url, get_info=NONE, tls=tls, connect_timeout=self.options.connect_timeout_seconds)
 
     # -- connections ---------------------------------------------------------------------------
