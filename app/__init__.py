@@ -11,7 +11,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import database, home, logging_setup, outage, password_signin, session_cache
+from app import database, home, logging_setup, outage, password_signin, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.mfa import smtp
@@ -65,6 +65,7 @@ def create_app(
     request_limits.configure(app, settings.request_limits)
     password_signin.init_app(app, signin_settings)
     smtp.init_app(app, smtp_settings)  # the e-mail one-time codes' mail server (app/mfa/smtp.py)
+    stores.init_app(app, settings.identity_stores)  # app/stores/: SQL, LDAP or a third-party kind
     app.session_interface = CookieSessionInterface()
     from app.web import edge, health
 

@@ -12,9 +12,10 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, lockout, password_signin, sessions, throttling, usernames
+from app import audit, identity, lockout, password_signin, sessions, stores, throttling, usernames
 from app.extensions import db
 from app.runtime import current
+from app.stores.base import StoreError
 
 
 def register(app: Flask) -> None:
@@ -235,9 +236,13 @@ def users_add(user_name: str, store: str, password: str | None, attrs: tuple[str
     except usernames.UserNameRefused as exc:
         raise click.BadParameter(str(exc), param_hint="USER_NAME") from None
     attributes = dict(_pair(a) for a in attrs)
-    identity.create_user(store, user_name, attributes, password, provenance=identity.ADMIN)
     try:
+        stores.get(store).create(user_name, attributes, password=password, provenance=identity.ADMIN)
         db.session.commit()
+    except StoreError as exc:  # a directory that holds the name, is read-only or does not answer
+        db.session.rollback()
+        click.echo(f"user '{user_name}' not created in store '{store}': {exc}", err=True)
+        sys.exit(1)
     except IntegrityError:
         db.session.rollback()
         taken = identity.find_by_user_name(store, user_name)
@@ -307,7 +312,8 @@ def users_unlock(user_name: str, store: str) -> None:
 
 def _set_status(store: str, user_name: str, status: identity.UserStatus) -> None:
     user = _user(store, user_name)
-    old, user.status = user.status, status.value
+    old = user.status
+    stores.get(store).set_status(user.view(), status)  # where the store keeps it (a directory's convention)
     if status is not identity.UserStatus.ACTIVE:
         sessions.revoke_all_for(user.id)
     audit.record("user.status", user_id=user.id, detail={"old": old, "new": status.value, "by": "cli"})

@@ -19,6 +19,8 @@ from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
+from app.stores.base import StoreConfig
+from app.stores.config import parse_identity_stores, scim_problem
 from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
@@ -26,10 +28,8 @@ PROJECT_ROOT = home.shipped_root()
 DEFAULT_SETTINGS = PROJECT_ROOT / "config" / "settings.yaml"
 
 
-@dataclass(frozen=True)
-class IdentityStore:
-    name: str
-    description: str = ""
+IdentityStore = StoreConfig
+"""One configured identity store (app/stores/base.py); the old name, kept for callers."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(schemes_dir, str):
         check.add(doc.problem("schemes_dir", "'schemes_dir' must be a path"))
         schemes_dir = "schemes"
-    stores = _identity_stores(doc, check)
+    stores = parse_identity_stores(doc, check)
     domains = parse_application_domains(doc.get("application_domains"), doc, check)
     providers = parse_identity_providers(doc, check)
     numbers = {
@@ -125,6 +125,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     deployment = parse_deployment(doc, check, state)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    scim_problem(doc, scim, stores, check)
     request_limits = parse_request_limits(doc, check)
     database = parse_database(doc, check)
     check.raise_if_any()
@@ -145,21 +146,6 @@ def load_settings(path: str | Path | None = None) -> Settings:
         **numbers,
         **admin,
     )
-
-
-def _identity_stores(doc: Located, check: Checker) -> dict[str, IdentityStore]:
-    raw = doc.get("identity_stores")
-    if raw is None:
-        return {"default": IdentityStore("default")}
-    raw = check.require_mapping(raw, doc, "identity_stores", "identity_stores")
-    stores = {}
-    for name, body in (raw or {}).items():
-        body = body if body is not None else Located()
-        description = body.get("description", "") if isinstance(body, dict) else ""
-        stores[name] = IdentityStore(name, str(description))
-    if raw is not None and "default" not in stores:
-        check.add(raw.problem(None, "identity_stores must define a store named 'default'"))
-    return stores
 
 
 def _positive_int(doc: Located, key: str, default: int, check: Checker) -> int:

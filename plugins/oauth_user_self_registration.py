@@ -29,7 +29,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import consent, identity, provisioning, selfregistration
+from app import consent, identity, provisioning, selfregistration, stores
 from app.consent import receipts
 from app.engine import FlowContext, Plugin, StepResult
 from app.password_policy import PasswordPolicy, unknown_classes
@@ -142,7 +142,7 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
             problems.append(("autoprovision_password_policy_regex", f"not a valid regular expression: {exc}"))
         if problem := identity.store_problem(settings, params.autoprovision_useridentitystore):
             problems.append(("autoprovision_useridentitystore", problem))
-        return problems
+        return problems + _store_problems(params, settings, mapped)
 
     def process(self, ctx: FlowContext) -> StepResult:
         if not self.params.autoprovisioning:
@@ -190,3 +190,22 @@ def _self_registration_problems(params: Params) -> list[tuple[str | None, str]]:
     if not params.secret_key:
         problems.append(("secret_key", "secret_key is required when autoprovisioning is false"))
     return problems
+
+
+def _store_problems(params: Params, settings, attributes: set[str]) -> list[tuple[str | None, str]]:
+    """JIT needs a store it may write, holding every provisioned attribute."""
+    store = stores.configured(settings, params.autoprovision_useridentitystore)
+    if store is None:
+        return []
+    if store.read_only:
+        return [
+            (
+                "autoprovision_useridentitystore",
+                f"identity store '{store.name}' is read-only: JIT provisioning cannot create accounts in it",
+            )
+        ]
+    return [
+        ("autoprovision_idtoken_to_user_attribute_mapping", problem)
+        for attribute in sorted(attributes)
+        if (problem := store.attribute_problem(attribute))
+    ]

@@ -11,6 +11,10 @@ MESSAGES: dict[str, str] = {
     "user.locked": "This account is locked. Contact your administrator.",
     "user.disabled": "This account is disabled. Contact your administrator.",
     "user.no_password": "This account can't sign in with a password. Use the sign-in method it was created with.",
+    "password.expired": "Your password has expired. Change it with your organisation's password service, then sign in.",
+    "password.must_change": "Your password was reset and must be changed before you sign in. "
+    "Change it with your organisation's password service.",
+    "store.unavailable": "The directory that holds accounts does not answer. Try again in a moment.",
     "flow.retry_limit_reached": "Too many failed attempts. Start again from the page you wanted to open.",
     "flow.expired": "This sign-in has expired or was started in another browser. Start again from your page.",
     "flow.no_user_identified": "The sign-in finished without identifying a user; the scheme is misconfigured.",
