@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from app import sessions
 from app.deployment import SessionCache as CacheSettings
+from app.extensions import db
 from app.identity import User, UserAttribute, UserView
 from app.sessions import SignInSession, ValidSession
 from app.timeutil import utcnow
@@ -330,7 +331,10 @@ def _redis(url: str, name: str | None = None):
 
 
 def _read(token: str) -> CheckedSession | None:
-    found = sessions.check_with_user(token)
+    """The row, read on a pooled connection of its own: a check opens no ORM session (whose set-up and
+    teardown cost a session check as much as the statement does), and commits nothing."""
+    with db.engine.connect() as connection:
+        found = sessions.check_with_user(token, connection)
     return CheckedSession(*found) if found is not None else None
 
 
