@@ -106,7 +106,8 @@ def seed_sessions(settings: Path, count: int) -> Path:
             db.session.execute(
                 insert(User),
                 [
-                    {"id": i, "store": "default", "user_name": n, "status": "active", "created_at": now, "updated_at": now}
+                    {"id": i, "store": "default", "user_name": n, "status": "active"}
+                    | {"created_at": now, "updated_at": now}
                     for i, n in names.items()
                 ],
             )
@@ -195,7 +196,8 @@ def main() -> None:
         real = sign_in(stepgate.url)
         seeded = cookies.read_text().split()[0]
         for cookie in (real, seeded):
-            answer = requests.get(stepgate.url + "/forward-auth", headers={**fa, "Cookie": f"stepgate_session={cookie}"})
+            sent = {**fa, "Cookie": f"stepgate_session={cookie}"}
+            answer = requests.get(stepgate.url + "/forward-auth", headers=sent, timeout=10)
             assert answer.status_code == 200 and answer.headers.get("X-Stepgate-Mail"), answer.text
         for name, (_, url, headers) in targets.items():
             answer = requests.get(url, headers={**headers, "Cookie": f"stepgate_session={seeded}"}, timeout=10)
