@@ -73,6 +73,8 @@ def federated_site(issuer: str, database_url: str | None = None, *, port: int) -
     devop = {"issuer": issuer, "client_id": "stepgate", "client_secret": "bench-client-secret"}
     domains = {"Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}}
     extra = {"identity_providers": {"devop": devop}, "application_domains": domains}
+    # the benchmark's browsers are at most this many at once, so the bulkhead never refuses one on a busy machine
+    extra["max_concurrent_provider_calls"] = 8
     return scratch_site({**extra, "external_url": f"http://127.0.0.1:{port}"}, database_url)
 
 

@@ -41,6 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from pathlib import Path
 
+import requests
+
 from bench.common import (
     ROOT,
     Gunicorn,
@@ -53,6 +55,7 @@ from bench.common import (
     wait_for,
     worker_rss_mb,
 )
+from bench.counted import COUNTS_PATH
 from tests.browser import Browser
 from tests.oidc_fixtures import CALLBACK
 
@@ -97,15 +100,23 @@ def sign_in(base_url: str, login: str) -> None:
         assert done.url == base_url + PAGE and f'<strong id="user-name">{login}</strong>' in done.text, done.text[:500]
 
 
-def run(base_url: str, master_pid: int, logins: list[str], clients: int) -> tuple[float, float]:
-    """(sign-ins per second, stepgate CPU ms per sign-in)."""
+def counts(base_url: str) -> dict[str, int]:
+    """Requests, SQL statements and commits the (one) worker has counted so far (bench/counted.py)."""
+    return requests.get(base_url + COUNTS_PATH, timeout=10).json()
+
+
+def run(base_url: str, master_pid: int, logins: list[str], clients: int) -> tuple[float, float, dict[str, float]]:
+    """(sign-ins per second, CPU ms per sign-in, {requests, statements, commits} per sign-in)."""
+    counted = counts(base_url)
     cpu_before = cpu_seconds_of_workers(master_pid)
     started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(lambda login: sign_in(base_url, login), logins))
     elapsed = time.perf_counter() - started
     cpu = cpu_seconds_of_workers(master_pid) - cpu_before
-    return len(logins) / elapsed, cpu * 1000 / len(logins)
+    after = counts(base_url)
+    per = {name: (after[name] - counted[name]) / len(logins) for name in after}
+    return len(logins) / elapsed, cpu * 1000 / len(logins), per
 
 
 def baseline(hello: Gunicorn, visits: int, clients: int) -> float:
@@ -141,8 +152,8 @@ def main() -> None:
         flask(settings, "db", "upgrade")
         floor_env = floor_environment(issuer, settings, args.database_url)
         with (
-            Gunicorn(Path(settings), port=port) as stepgate,
-            Gunicorn(scratch_site(), app="bench.minimal_signin:app", port=floor_port, env=floor_env) as floor,
+            Gunicorn(Path(settings), port=port, app="bench.counted:stepgate") as stepgate,
+            Gunicorn(scratch_site(), app="bench.counted:floor", port=floor_port, env=floor_env) as floor,
             Gunicorn(scratch_site(), app="bench.hello:app") as hello,
         ):
             servers = {"stepgate": stepgate, "floor": floor}
@@ -156,9 +167,11 @@ def main() -> None:
                 logins = [f"person{round_}-{i:05d}" for i in range(args.signins)]
                 for kind in ("first", "returning"):  # the same people twice: created, then recognised
                     for name, server in servers.items():
-                        rate, cpu = run(server.url, server.process.pid, logins, args.clients)
+                        rate, cpu, per = run(server.url, server.process.pid, logins, args.clients)
                         figures[f"{name} {kind}"].append(cpu)
                         figures[f"{name} {kind}/s"].append(rate)
+                        for counted, value in per.items():
+                            figures[f"{name} {kind} {counted}"].append(value)
                     figures["hello"].append(baseline(hello, args.signins, args.clients))
             rss = worker_rss_mb(stepgate.process.pid)
     finally:
@@ -190,6 +203,15 @@ def report(args: argparse.Namespace, figures: dict[str, list[float]], rss: list[
             f"{'':18} stepgate / floor = {statistics.median(ratios):.2f} (rounds: {_listed(ratios)});"
             f" stepgate / hello visit = {cpu / hello_cpu:.2f}; floor / hello visit = {floor / hello_cpu:.2f}"
         )
+    for kind in ("first", "returning"):
+        for name in ("stepgate", "floor"):
+            per = {c: statistics.median(figures[f"{name} {kind} {c}"]) for c in ("requests", "statements", "commits")}
+            print(
+                f"{kind + ' sign-in':18} {name:8} per sign-in: {per['requests']:.1f} requests,"
+                f" {per['statements']:.1f} SQL statements, {per['commits']:.1f} commits"
+                f" ({per['statements'] / per['requests']:.1f} statements and {per['commits'] / per['requests']:.2f}"
+                " commits per request)"
+            )
     print(f"stepgate worker RSS after the run: {', '.join(f'{mb:.1f} MB' for mb in rss)}  (target < 150 MB)")
 
 
