@@ -359,6 +359,11 @@ def prime(token: str, session: ValidSession, user: UserView, generation: tuple[i
     current_app.extensions["stepgate.session_cache"].prime(token, CheckedSession(session, user), generation)
 
 
+def check_uncached_in_request(token: str | None) -> CheckedSession | None:
+    """``check`` for a caller that asks once per request (forward-auth): the same cache, without the memo in ``g``."""
+    return current_app.extensions["stepgate.session_cache"].check(token)
+
+
 def check(token: str | None) -> CheckedSession | None:
     """The valid session behind this cookie (and its user's attributes), from the cache when it may be trusted.
 
