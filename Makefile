@@ -49,7 +49,7 @@ serve: $(STAMP) $(MERMAID)
 	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
 
 # Every benchmark in turn (bench/all.py); the figures go into docs/benchmarks.md. wrk is installed from Debian
-# when missing and running as root. The django-allauth peer is not part of it yet (see docs/benchmarks.md).
+# when missing and running as root; the django-allauth peer gets its own venv (bench/peers/.venv-allauth).
 bench: $(STAMP) $(DEVOP)
 	$(BIN)/python -m bench.all
 

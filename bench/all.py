@@ -22,6 +22,7 @@ FULL = [
     ["bench.session_memory", "--write-docs"],
     ["bench.federated_signin", "--write-docs"],
     ["bench.federated_signin", "--write-docs", "--database-url", "{postgres}"],
+    ["bench.peer_signin", "--write-docs"],
     ["bench.identification", "--write-docs"],
     ["bench.enumeration"],
     ["bench.path_judgement"],
@@ -32,6 +33,7 @@ QUICK = {
     "bench.session_memory": ["--sessions", "5000", "--checks", "20000", "--signins", "5", "--slice-seconds", "3"],
     "bench.federated_signin": ["--signins", "10", "--rounds", "1"],
     "bench.identification": ["--sizes", "1000,10000", "--lookups", "200", "--rounds", "2"],
+    "bench.peer_signin": ["--sizes", "1000", "--signins", "8", "--rounds", "1"],
 }
 
 
