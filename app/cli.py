@@ -59,8 +59,11 @@ def schemes_check() -> None:
     runtime = current()
     used = runtime.settings.application_domains.schemes_used()
     for name, scheme in sorted(runtime.schemes.items()):
+        conditions = sum(len(t.conditional) for t in scheme.orchestration.values())
+        branching = f"  {conditions} conditional transition(s)" if conditions else ""
         click.echo(
-            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  {scheme.file}"
+            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  "
+            f"{scheme.file}{branching}"
         )
     click.echo(f"settings ok: {runtime.settings.file}")
 
@@ -79,6 +82,12 @@ def schemes_show(name: str) -> None:
         f"challenge parameters: initial_command={scheme.challenge_parameters.initial_command}, "
         f"OverrideRetryLimit={scheme.challenge_parameters.OverrideRetryLimit}"
     )
+    page = scheme.challenge_page
+    if page.challenge_url or page.custom:
+        click.echo(
+            f"challenge URL {page.challenge_url or '(none)'}; context type {page.context_type}"
+            + (f"; context value {page.context_value}" if page.custom else "")
+        )
     rows = [("Name", "Plugin", "On Success", "On Failure", "On Error"), *scheme.table()]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for i, row in enumerate(rows):
@@ -148,11 +157,14 @@ def _print_trace(scheme, scenario, store: str) -> None:
     plugin_width = max((len(s.plugin) for s in result.steps), default=6)
     for i, step in enumerate(result.steps, 1):
         how = " (simulated)" if step.simulated else ""
+        why = f" [{step.condition}]" if step.condition else ""
         click.echo(
             f"{i:2}. {step.step.ljust(width)}  {step.plugin.ljust(plugin_width)}  {step.outcome:9} "
-            f"{(step.reason or '-'):28} -> {step.transition}{how}"
+            f"{(step.reason or '-'):28} -> {step.transition}{why}{how}"
         )
     click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
+    if result.amr:
+        click.echo(f"amr: {' '.join(result.amr)}")
     if result.reason == "trace.needs_simulation":
         last = result.steps[-1]
         click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")

@@ -105,7 +105,7 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
     scheme = runtime.schemes[resource.policy.scheme]
     if checked is None:
         return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
-    if checked.session.level < scheme.level:
+    if not resource.policy.satisfied_by(checked.session, scheme.level):  # a level, or methods such as mfa
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
     return _allow(checked, config)
 
@@ -141,6 +141,8 @@ def _allow(checked: session_cache.CheckedSession | None, config) -> Answer:
             value = checked.attributes.get(attribute)
             if value is not None:
                 headers.append((header, header_value(value)))
+        if config.amr_header:
+            headers.append((config.amr_header, " ".join(checked.session.amr)))
     return 200, headers, b""
 
 

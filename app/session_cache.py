@@ -166,6 +166,9 @@ def entry_bytes(token: str, checked: CheckedSession) -> int:
     size += sys.getsizeof(session.user_name) + sys.getsizeof(session.scheme) + sys.getsizeof(user.status)
     for name, value in user.attributes.items():
         size += _ATTRIBUTE + sys.getsizeof(name) + sys.getsizeof(value)
+    amr = getattr(session, "amr", ())  # the authentication methods: a tuple of short strings
+    if amr:
+        size += sys.getsizeof(amr) + sum(sys.getsizeof(method) for method in amr)
     return size
 
 

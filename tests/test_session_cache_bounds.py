@@ -19,10 +19,10 @@ from app.sessions import ValidSession
 GEN = (0, 0)
 
 
-def checked(name: str = "alice", attributes: dict[str, str] | None = None) -> CheckedSession:
+def checked(name: str = "alice", attributes: dict[str, str] | None = None, amr: tuple[str, ...] = ()) -> CheckedSession:
     attributes = {"mail": f"{name}@example.org", "displayName": name.title()} if attributes is None else attributes
     return CheckedSession(
-        ValidSession(1, name, 1, "PasswordScheme", datetime(2030, 1, 1, 12, 0, 0)),
+        ValidSession(1, name, 1, "PasswordScheme", datetime(2030, 1, 1, 12, 0, 0), amr),
         UserView(1, "default", name, "active", attributes),
     )
 
@@ -83,6 +83,7 @@ def test_the_byte_estimate_is_no_less_than_what_an_entry_really_holds():
         checked(),
         checked("bob", {}),
         checked("zoë", {"mail": "zoë@exämple.org", "cn": "Zoë 🦊 Ünïcode", "title": "x" * 500}),
+        checked("carol", amr=("pwd", "otp", "mfa", "idp:https://login.example.org/hwk")),
         checked("u" * 200, {f"attr{i}": f"value {i}" * 10 for i in range(30)}),
     ]
     for case in cases:

@@ -8,6 +8,12 @@ JSON-serialisable. Its documented keys, shared by convention between plugins:
 - ``user_id``: the identified user; a flow can only reach ``success`` with one.
 - ``error``: the reason code of the last failed attempt, shown on a re-prompt.
 - ``federated``: the federated identity (issuer, subject, claims) of an IdP step.
+- ``amr``: authentication methods used in this flow (``add_method``: ``pwd``, ``otp``, ``fed``, ``mfa``,
+  ``idp:<upstream value>``); the session keeps them.
+- ``identified_by``: ``{step, plugin}`` of the step that identified the user (set by the runner).
+- ``provisioned``: true once a step created the user's account in this flow.
+- ``session``: ``{user_id, level, amr}`` of the valid session a step-up flow began from.
+- ``required_amr``: methods the protected resource's policy requires (the runner refuses success without them).
 
 ``secrets`` holds values such as passwords for this request only: they are
 never written to the flow store.
@@ -19,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.challenge_page import ChallengePage
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -27,6 +35,8 @@ class Submission:
     method: str
     args: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] = field(default_factory=dict)
+    external: bool = False
+    """A post from an external page that returned this flow's one-time token (app/engine/external_post.py)."""
 
     def get(self, key: str, default: str | None = None) -> str | None:
         if key in self.form:
@@ -56,6 +66,9 @@ class FlowContext:
     submission: Submission | None
     target_url: str
     attempt: int = 0
+    challenge_page: ChallengePage | None = None
+    """The scheme's challenge URL and custom page (OAM's Context Type/Value), for steps that prompt."""
+    value_rules: Mapping[str, Any] = field(default_factory=dict)  # Scheme.value_rules: what prompts state
 
     @property
     def values(self) -> dict[str, Any]:
@@ -75,6 +88,12 @@ class FlowContext:
     @property
     def error(self) -> str | None:
         return self.data.get("error")
+
+    def add_method(self, method: str) -> None:
+        """Record an authentication method used (RFC 8176 ``amr`` values; ``app/engine/conditions.py``)."""
+        methods = self.data.setdefault("amr", [])
+        if method not in methods:
+            methods.append(method)
 
     def lookup(self, name: str) -> Any:
         """A named value for filters and prefills: published values, then secrets."""

@@ -17,12 +17,13 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import audit, flows, identity, metrics, outage, session_cache, sessions
+from app import audit, federation, flows, identity, metrics, outage, routing, session_cache, sessions
+from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
-from app.extensions import db
+from app.extensions import csrf, db
 from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
@@ -55,6 +56,8 @@ def protect() -> Response | None:
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
+    if request.path in current().challenge_urls:
+        return challenge_url()
     judgement = current().settings.application_domains.judge(request.host, _raw_path(), request.method)
     reason = judgement.reason
     if reason is None and judgement.path.path != request.path:
@@ -67,11 +70,11 @@ def protect() -> Response | None:
     if resource is None or resource.policy.public:
         return None
     scheme = current().schemes[resource.policy.scheme]
-    if g.session is not None and g.session.level >= scheme.level:
+    if g.session is not None and resource.policy.satisfied_by(g.session, scheme.level):
         return None
     if request.method not in ("GET", "HEAD"):
         return error_page("authn.required", 401, "Sign in first, then submit again.")
-    return begin(scheme, _relative_target())
+    return begin(scheme, _relative_target(), resource.policy)
 
 
 @bp.route("/login")
@@ -84,12 +87,33 @@ def login() -> Response:
         return error_page("redirect.not_allowed", 400)
     if resource.policy.public:
         return redirect(target)
-    return begin(current().schemes[resource.policy.scheme], target)
+    return begin(current().schemes[resource.policy.scheme], target, resource.policy)
 
 
 @bp.route("/oam/server/auth_cred_submit", methods=["GET", "POST"])
+@csrf.exempt
 def auth_cred_submit() -> Response:
-    return resume(Submission(request.method, _plain(request.args), _plain(request.form)))
+    """Every post needs the CSRF token of stepgate's form, or the one-time ``loginid`` an external page was sent."""
+    flow = flows.load_flow(request.cookies.get(FLOW_COOKIE))
+    external = False
+    if request.method == "POST":
+        sent = request.form.get(external_post.PARAM)
+        external = flow is not None and external_post.take(flow.state.data, sent)
+        if not external:
+            if sent is not None:
+                log.warning("a post to %s with a %s this flow did not issue", request.path, external_post.PARAM)
+            csrf.protect()
+    return resume(Submission(request.method, _plain(request.args), _plain(request.form), external), flow)
+
+
+def challenge_url() -> Response:
+    """A scheme's ``challenge_url`` (OAM's Challenge URL): the current prompt of this browser's flow.
+
+    Only shown, never submitted to: the prompt's form posts to auth_cred_submit, as OAM's pages do.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return error_page("request.method_not_allowed", 405)
+    return resume(Submission("GET", _plain(request.args), {}))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -135,20 +159,25 @@ def _provider_logout_origins() -> list[str]:
     return [endpoint] if endpoint else []
 
 
-def begin(scheme: Scheme, target: str) -> Response:
-    """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
+def begin(scheme: Scheme, target: str, policy=None) -> Response:
+    """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes.
+
+    The flow starts knowing what the policy requires (``required_amr``), the session
+    it may step up (``session``) and the provider hint of the request (app/routing.py).
+    """
     settings = current().settings
     if len(target) > MAX_TARGET:  # the flow row could not hold the way back; no browser needs such an address
         log.warning("refused to start a flow for an address of %d characters", len(target))
         return error_page("request.target_too_long", 414)
     flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
+    routing.start_data(flow.state.data, policy, g.get("session"), request.args, target)
     audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
     return run(flow, None)
 
 
-def resume(submission: Submission | None) -> Response:
-    """Advance the flow in this browser's cookie with what the browser sent."""
-    flow = flows.load_flow(request.cookies.get(FLOW_COOKIE))
+def resume(submission: Submission | None, flow: flows.FlowRecord | None = None) -> Response:
+    """Advance the flow in this browser's cookie (or ``flow``, already loaded) with what the browser sent."""
+    flow = flow or flows.load_flow(request.cookies.get(FLOW_COOKIE))
     if flow is None:
         log.warning("no active flow for this browser at %s", request.path)
         return error_page("flow.expired", 400)
@@ -170,6 +199,7 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         record=_record_step,
         propagate_exceptions=current_app.config.get("STEPGATE_PROPAGATE_EXCEPTIONS", False),
         faults=lambda exc: _outage_under_step(state, exc),
+        attributes_of=identity.attributes_of,
     )
     if isinstance(result, Respond):
         flows.save(flow)
@@ -192,11 +222,13 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     token, session = sessions.open_session(
         result.user_id,
         user.user_name if user else "",
-        result.level,
+        routing.level_after(state.data, result.user_id, result.level),
         scheme.name,
         current().settings.session_lifetime_seconds,
         logout=hint,
+        amr=result.amr,
     )
+    federation.signed_in_through(state.data.get("federated"), result.user_id)
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
     began = g.get("stepgate_generation")
