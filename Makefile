@@ -61,13 +61,10 @@ serve: $(STAMP) $(MERMAID)
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
 
+# Every benchmark in turn (bench/all.py); the figures go into docs/benchmarks.md. wrk is installed from Debian
+# when missing and running as root; the django-allauth peer gets its own venv (bench/peers/.venv-allauth).
 bench: $(STAMP) $(DEVOP)
-	$(BIN)/python -m bench.session_check
-	$(BIN)/python -m bench.federated_signin
-	$(BIN)/python -m bench.identification
-	$(BIN)/python -m bench.enumeration
-	$(BIN)/python -m bench.path_judgement
-	$(BIN)/python -m bench.provider_brownout
+	$(BIN)/python -m bench.all
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache devop/node_modules admin-assets/node_modules

@@ -129,11 +129,16 @@ def check(token: str | None) -> ValidSession | None:
     return found[0] if found is not None else None
 
 
-def check_with_user(token: str | None) -> tuple[ValidSession, UserView] | None:
-    """The valid session behind this cookie and its user with their attributes, read in one statement."""
+def check_with_user(token: str | None, connection=None) -> tuple[ValidSession, UserView] | None:
+    """The valid session behind this cookie and its user with their attributes, read in one statement.
+
+    ``connection``: read on it (the session cache's own, outside the request's ORM
+    session) rather than in the request's transaction.
+    """
     if not token:
         return None
-    rows = execute_core(_CHECK, {"id_digest": digest(token)}).all()
+    params = {"id_digest": digest(token)}
+    rows = (connection.execute(_CHECK, params) if connection is not None else execute_core(_CHECK, params)).all()
     if not rows:
         return None
     row, user = rows[0], identity.view_of(rows)
