@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
@@ -17,6 +18,21 @@ PAGE_PORT = int(os.environ.get("REGISTRATION_PAGE_PORT", "5001"))
 # Shared by stepgate and the example registration page; fresh on every run unless set.
 SCIM_TOKEN = os.environ.get("SCIM_TOKEN") or secrets.token_urlsafe(24)
 REGISTRATION_SECRET = os.environ.get("REGISTRATION_SECRET_KEY") or secrets.token_urlsafe(24)
+
+
+def _dev_master_key() -> str:
+    """STEPGATE_MASTER_KEY for the demo's TOTP secrets: kept in instance/ so enrolments survive a restart."""
+    if os.environ.get("STEPGATE_MASTER_KEY"):
+        return os.environ["STEPGATE_MASTER_KEY"]
+    path = ROOT / "instance" / "dev-master-key"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii"))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+MASTER_KEY = _dev_master_key()
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ PROCESSES = [
             "SCIM_TOKEN": SCIM_TOKEN,
             "REGISTRATION_SECRET_KEY": REGISTRATION_SECRET,
             "REGISTRATION_URL": f"http://127.0.0.1:{PAGE_PORT}/register",
+            "STEPGATE_MASTER_KEY": MASTER_KEY,
         },
     ),
     Process(

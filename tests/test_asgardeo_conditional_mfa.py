@@ -1,4 +1,4 @@
-"""Asgardeo's conditional rule (docs/examples/AsgardeoMfaScheme.yaml), over real HTTP against the development
+"""Asgardeo's conditional rule (schemes/AsgardeoMfaScheme.yaml), over real HTTP against the development
 provider: a local sign-in needs the second factor (TOTP), a federated one skips it unless the resource requires MFA;
 then the just-in-time account enrols TOTP like a local one (WSO2's enhanced JIT), and a step-up asks for the code only.
 """
@@ -35,7 +35,7 @@ RESOURCES = [{"url": "/demo/asg/**", "policy": "Asgardeo"}, {"url": "/demo/asg-m
 NO_THROTTLING = {"password_signin": {"throttling": {"per_address": {"limit": 0}, "per_name": {"limit": 0}}}}
 
 
-ASGARDEO_SCHEME = (ROOT / "docs" / "examples" / "AsgardeoMfaScheme.yaml").read_text()
+ASGARDEO_SCHEME = (ROOT / "schemes" / "AsgardeoMfaScheme.yaml").read_text()
 
 
 @pytest.fixture

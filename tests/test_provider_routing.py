@@ -17,7 +17,7 @@ from tests.oidc_fixtures import CALLBACK
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTING_SCHEME = (
-    (ROOT / "docs" / "examples" / "IdentifierFirstScheme.yaml")
+    (ROOT / "schemes" / "IdentifierFirstScheme.yaml")
     .read_text()
     .replace("name: IdentifierFirstScheme", "name: RoutingScheme")
     .replace(

@@ -12,7 +12,7 @@ from app.extensions import db
 
 PASSWORD = "correct horse battery staple"
 SCHEME = "IdentifierFirstScheme"
-EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / f"{SCHEME}.yaml"
+EXAMPLE = Path(__file__).resolve().parent.parent / "schemes" / f"{SCHEME}.yaml"
 
 
 @pytest.fixture
