@@ -25,6 +25,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(purge)
     app.cli.add_command(demo_group)
     app.cli.add_command(secrets_group)
+    from app.cli_providers import providers_group
+
+    app.cli.add_command(providers_group)
 
 
 @click.command("init-db")
@@ -58,10 +61,14 @@ def schemes_check() -> None:
     """Validate the settings and every scheme (problems stop the app from loading, as file:line: message)."""
     runtime = current()
     used = runtime.settings.application_domains.schemes_used()
+    from app.engine import lint
+
     for name, scheme in sorted(runtime.schemes.items()):
         click.echo(
             f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  {scheme.file}"
         )
+        for problem in lint.warnings(scheme):
+            click.echo(f"warning: {problem}")
     click.echo(f"settings ok: {runtime.settings.file}")
 
 

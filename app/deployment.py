@@ -62,6 +62,9 @@ class ForwardAuth:
     user_header: str = "X-Stepgate-User"
     attribute_headers: dict[str, str] = field(default_factory=dict)
     signin_status: int = 401  # 302 for proxies that hand the answer to the browser as it is (Traefik, Caddy)
+    # JIT-off sessions (app/federated_sessions.py): the provider and its subject; empty for local accounts
+    subject_header: str = "X-Stepgate-Subject"
+    provider_header: str = "X-Stepgate-Provider"
 
     def trusts(self, address: str | None) -> bool:
         return Networks(self.proxies).trusts(address)
@@ -128,7 +131,9 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     if raw is None:
         return ForwardAuth()
     check.unknown_keys(
-        raw, {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status"}, "forward_auth"
+        raw,
+        {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status", *_IDENTITY_HEADERS},
+        "forward_auth",
     )
     signin_status = raw.get("signin_status", 401)
     if signin_status not in (401, 302):
@@ -149,7 +154,19 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     ):
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
-    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status)
+    identity_headers = {key: _header_name(raw, key, default, check) for key, default in _IDENTITY_HEADERS.items()}
+    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status, **identity_headers)
+
+
+_IDENTITY_HEADERS = {"subject_header": "X-Stepgate-Subject", "provider_header": "X-Stepgate-Provider"}
+
+
+def _header_name(raw: Located, key: str, default: str, check: Checker) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not HEADER_NAME.match(value):
+        check.add(raw.problem(key, f"'{key}' must be an HTTP header name"))
+        return default
+    return value
 
 
 def _networks(where: Located, key: str, check: Checker) -> Networks:

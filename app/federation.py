@@ -31,6 +31,14 @@ class FederatedLink(db.Model):
     provider: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # WSO2's "lock by social identity": this way in is refused; the account's other ways in are not
+    locked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lock_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
 
 
 _links = FederatedLink.__table__
@@ -92,3 +100,18 @@ def email_proven(federated: dict, settings=None) -> bool:
 
 def links_of(user_id: int) -> list[FederatedLink]:
     return list(db.session.scalars(select(FederatedLink).where(FederatedLink.user_id == user_id)))
+
+
+def locked_link(issuer: str, subject: str) -> FederatedLink | None:
+    """The link of this federated identity if an administrator locked it, else None (one indexed probe)."""
+    return db.session.scalar(
+        select(FederatedLink).where(
+            FederatedLink.issuer == issuer, FederatedLink.subject == subject, FederatedLink.locked_at.is_not(None)
+        )
+    )
+
+
+def find_link(issuer: str, subject: str) -> FederatedLink | None:
+    return db.session.scalar(
+        select(FederatedLink).where(FederatedLink.issuer == issuer, FederatedLink.subject == subject)
+    )

@@ -4,6 +4,7 @@ Third-party plugins join through the ``stepgate.plugins`` entry point group.
 """
 
 from plugins.credential_collector import CredentialCollectorPlugin
+from plugins.federated_session import FederatedSessionPlugin
 from plugins.oauth_user_self_registration import OAuthUserSelfRegistrationPlugin
 from plugins.openid_connect import OpenIDConnectPlugin
 from plugins.user_authentication import UserAuthenticationPlugin
@@ -11,3 +12,4 @@ from plugins.user_identification import UserIdentificationPlugin
 
 ALL = [CredentialCollectorPlugin, UserIdentificationPlugin, UserAuthenticationPlugin]
 ALL += [OpenIDConnectPlugin, OAuthUserSelfRegistrationPlugin]
+ALL += [FederatedSessionPlugin]

@@ -23,6 +23,10 @@ from app.engine.scheme import FAILURE, SUCCESS, Scheme
 
 log = logging.getLogger("stepgate.engine")
 
+FEDERATED_SESSION = "federated_session"
+"""Flow data key of a JIT-off sign-in (app/engine/context.py); the engine reads it, never which plugin set it."""
+NEEDS_LOCAL_ACCOUNT = "flow.needs_local_account"
+
 MAX_TRANSITIONS = 32
 """OAM graphs may loop back; one request may take at most this many transitions."""
 
@@ -52,7 +56,7 @@ class Respond:
 
 @dataclass(frozen=True)
 class Succeeded:
-    user_id: int
+    user_id: int | None  # None: a JIT-off session on ``state.data["federated_session"]``, no local account
     level: int
 
 
@@ -86,6 +90,9 @@ def advance(
         submission = None
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[state.current_step]
+        if state.data.get(FEDERATED_SESSION) and getattr(step.plugin, "needs_local_account", False):
+            log.warning("scheme %s: step %s needs a local account, and JIT provisioning is off", scheme.name, step.name)
+            return Failed(NEEDS_LOCAL_ACCOUNT, step.name)
         ctx = FlowContext(
             state.id, scheme.name, step.name, state.data, secrets, submission, state.target_url, state.failures
         )
@@ -100,11 +107,11 @@ def advance(
         state.waiting = False
         target = scheme.next_step(step.name, result.outcome)
         if target == SUCCESS:
-            if state.data.get("user_id") is None:
+            if state.data.get("user_id") is None and not state.data.get(FEDERATED_SESSION):
                 log.error("scheme %s reached success at %s without identifying a user", scheme.name, step.name)
                 return Failed("flow.no_user_identified", step.name)
             state.data.pop("error", None)
-            return Succeeded(state.data["user_id"], scheme.level)
+            return Succeeded(state.data.get("user_id"), scheme.level)
         if target == FAILURE:
             reason = result.reason or f"{result.outcome.value}.unspecified"
             if result.outcome is Outcome.FAILURE and state.prompt_step:

@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.extensions import csrf, db
 from app.runtime import current
-from app.scim import discovery, users
+from app.scim import discovery, synced, users
 from app.scim.config import ScimSettings
 from app.scim.errors import ScimError, invalid_syntax
 from app.scim.filter import parse_filter
@@ -216,7 +216,8 @@ def resource_type(name: str) -> Response:
 
 @bp.get("/Schemas")
 def schemas() -> Response:
-    found = [discovery.schema(urn, _base()) for urn in discovery.SCHEMAS]
+    settings = _settings()
+    found = [_schema(urn, settings) for urn in discovery.SCHEMAS]
     return scim_response(
         {
             "schemas": [LIST_SCHEMA],
@@ -232,4 +233,9 @@ def schemas() -> Response:
 def schema(urn: str) -> Response:
     if urn not in discovery.SCHEMAS:
         raise ScimError(404, f"no schema '{urn}'")
-    return scim_response(discovery.schema(urn, _base()))
+    return scim_response(_schema(urn, _settings()))
+
+
+def _schema(urn: str, settings: ScimSettings) -> dict:
+    """One schema, with the attributes an identity provider forces marked readOnly (app/scim/synced.py)."""
+    return synced.annotate(discovery.schema(urn, _base()), settings.attribute_mapping, settings.identity_store)

@@ -108,6 +108,22 @@ MESSAGES: dict[str, str] = {
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
 }
+# Asgardeo's JIT off and WSO2's enhanced JIT (docs/jit-off-and-enhanced-jit.md)
+MESSAGES |= {
+    "flow.needs_local_account": (
+        "This sign-in needs a local account, and none is created for people of your identity provider "
+        "(just-in-time provisioning is off). Contact your administrator."
+    ),
+    "provisioning.jit_off": "Accounts are not created for people of this identity provider. Contact an administrator.",
+    "federated_session.no_identity": "This sign-in needs a sign-in at an identity provider first.",
+    "federation.link_locked": (
+        "Signing in through this identity provider account is locked for your account. "
+        "Use another way in, or contact your administrator."
+    ),
+    "user.federated_only": "You are signed in through your identity provider without a local account here.",
+    "attribute.read_only": "This attribute is kept in sync by the user's identity provider and can't be changed here.",
+    "admin.bad_attribute": "That is not a valid attribute name.",
+}
 
 DEFAULT = "Sign-in could not be completed."
 
@@ -136,6 +152,9 @@ STATUSES: dict[str, int] = {
     "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
     "database.unavailable": 503,
     "redis.unavailable": 503,
+    "federation.link_locked": 403,
+    "flow.needs_local_account": 403,
+    "provisioning.jit_off": 403,
 }
 RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
