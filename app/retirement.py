@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, distinct, inspect, select
+from sqlalchemy import delete, inspect, select
 
 from app import audit, federated_sessions, lockout, sessions
 from app.extensions import db
@@ -58,7 +58,7 @@ def retire(provider: str, mode: str, by: str, *, always_audit: bool = True) -> R
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    user_ids = db.session.scalars(select(distinct(FederatedLink.user_id)).where(FederatedLink.provider == provider))
+    user_ids = db.session.scalars(select(FederatedLink.user_id).where(FederatedLink.provider == provider).distinct())
     changed = 0
     for user_id in list(user_ids):
         user = db.session.get(User, user_id)
@@ -111,7 +111,7 @@ def _delete(user: User, provider: str, by: str) -> None:
 
 def removed_providers(configured: set[str]) -> list[str]:
     """Providers that accounts are linked to but the settings no longer name."""
-    linked = db.session.scalars(select(distinct(FederatedLink.provider)))
+    linked = db.session.scalars(select(FederatedLink.provider).distinct())
     return sorted(set(linked) - configured)
 
 

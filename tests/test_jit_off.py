@@ -74,7 +74,11 @@ def test_a_person_signed_in_with_jit_off_sees_subject_and_claims_and_nothing_is_
     assert rows_in_the_user_store(site.app) == {"users": 0, "user_attributes": 0, "federated_links": 0}
     with site.app.app_context():
         [row] = federated_sessions.active()
-        assert row.provider == "devop" and row.user_name == "olga" and f'<code id="subject">{row.subject}</code>' in page.text
+        assert (
+            row.provider == "devop"
+            and row.user_name == "olga"
+            and f'<code id="subject">{row.subject}</code>' in page.text
+        )
         [event] = audit.query(event="signin.success")
         assert event.user_id is None and event.detail["local_account"] is False
         assert event.detail["subject"] == row.subject
