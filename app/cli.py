@@ -163,6 +163,11 @@ def _print_trace(scheme, scenario, store: str) -> None:
     if result.reason == "trace.needs_simulation":
         last = result.steps[-1]
         click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")
+    if result.federated_session is not None:  # JIT off: nothing would be written
+        principal = result.federated_session
+        click.echo(f"no local account (JIT off): {principal['provider']} subject {principal['subject']}")
+        for key, value in sorted(principal["claims"].items()):
+            click.echo(f"  {key}: {value}")
     user = result.user
     if user is not None:
         click.echo(

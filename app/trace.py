@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from app import federation, identity
 from app.engine.context import FlowContext, Scenario
 from app.engine.outcome import Outcome, StepResult
-from app.engine.runner import MAX_TRANSITIONS
+from app.engine.runner import FEDERATED_SESSION, MAX_TRANSITIONS, NEEDS_LOCAL_ACCOUNT
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
 from app.extensions import db
 
@@ -62,6 +62,7 @@ class Trace:
     reason: str | None = None
     user: TracedUser | None = None
     federated: dict | None = None
+    federated_session: dict | None = None  # JIT off: the session's provider, subject and claims; no user
 
 
 @contextmanager
@@ -113,7 +114,9 @@ def run_trace(scheme: Scheme, scenario: Scenario) -> Trace:
         data: dict[str, Any] = {}
         _walk(scheme, scenario, data, trace)
         trace.federated = data.get("federated")
-        if trace.result == SUCCESS:
+        if trace.result == SUCCESS and data.get("user_id") is None:
+            trace.federated_session = data.get(FEDERATED_SESSION)
+        elif trace.result == SUCCESS:
             trace.user = _traced_user(data["user_id"], newest_before)
         return trace
 
@@ -122,6 +125,9 @@ def _walk(scheme: Scheme, scenario: Scenario, data: dict[str, Any], trace: Trace
     current, secrets = scheme.initial_step, {}
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[current]
+        if data.get(FEDERATED_SESSION) and getattr(step.plugin, "needs_local_account", False):
+            trace.reason = NEEDS_LOCAL_ACCOUNT
+            return
         ctx = FlowContext("dry-run", scheme.name, step.name, data, secrets, None, "/")
         result, simulated = _run(step.plugin, ctx, scenario)
         if result.outcome is Outcome.CHALLENGE:
@@ -135,7 +141,7 @@ def _walk(scheme: Scheme, scenario: Scenario, data: dict[str, Any], trace: Trace
             )
         )
         if target == SUCCESS:
-            if data.get("user_id") is None:
+            if data.get("user_id") is None and not data.get(FEDERATED_SESSION):
                 trace.reason = "flow.no_user_identified"
                 return
             trace.result, trace.reason = SUCCESS, None

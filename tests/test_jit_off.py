@@ -250,3 +250,55 @@ module:
     OAuth_Self_Registration: {on_success: User_Identification2}
     User_Identification2: {on_success: success}
 """
+
+
+def test_a_dry_run_of_the_jit_off_scheme_shows_the_claims_passed_on_and_writes_nothing(make_settings, tmp_path):
+    from app import create_app
+
+    app = create_app(make_settings(), testing=True)
+    with app.app_context():
+        db.create_all()
+    claims = tmp_path / "claims.json"
+    claims.write_text(
+        '{"iss": "http://127.0.0.1:9", "sub": "op-7", "email": "nina@example.org", '
+        '"email_verified": true, "given_name": "Nina", "phone_number": "+1 555", '
+        '"preferred_username": "nina"}'
+    )
+    result = app.test_cli_runner().invoke(args=["schemes", "trace", "JITOffScheme", "--claims", str(claims)])
+    assert result.exit_code == 0, result.output
+    assert "result: success" in result.output
+    assert "no local account (JIT off): devop subject op-7" in result.output
+    assert "  mail: nina@example.org" in result.output and "phone" not in result.output
+    assert rows_in_the_user_store(app) == {"users": 0, "user_attributes": 0, "federated_links": 0}
+
+
+def test_a_jit_off_session_never_opens_the_console_whatever_its_claims_say(make_jit_site):
+    level_two = JIT_OFF_GROUPS.replace("level: 1", "level: 2")
+    site = make_jit_site(
+        policies={"Admin": {"scheme": "JITOffGroups"}},
+        resources=[{"url": "/admin/**", "policy": "Admin"}],
+        schemes={"JITOffGroups.yaml": level_two},
+    )
+    with site.browser() as browser:
+        page = provider_sign_in(browser, "/admin/users", "admins")  # groups: admins, as a claim
+        assert page.status_code == 403 and "<code>admin.forbidden</code>" in page.text
+
+
+JIT_OFF_GROUPS = """\
+name: JITOffGroups
+description: JIT off with a claim mapped onto groups (what the README warns against)
+level: 1
+module:
+  name: Groups
+  steps:
+    OpenID_Connect:
+      plugin: OpenIDConnectPlugin
+      params: {provider: devop, username_attr: preferred_username}
+    JIT_Off:
+      plugin: FederatedSessionPlugin
+      params: {claim_mapping: "preferred_username:groups"}
+  orchestration:
+    initial_step: OpenID_Connect
+    OpenID_Connect: {on_success: JIT_Off}
+    JIT_Off: {on_success: success}
+"""
