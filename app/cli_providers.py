@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 
 from app import link_locks, retirement
 from app.extensions import db
+from app.runtime import current
 
 
 @click.group("providers", cls=AppGroup)
@@ -31,6 +32,13 @@ def retire(name: str, mode: str | None) -> None:
     db.session.commit()
     verb = "locked" if mode == "lock" else "deleted"
     click.echo(f"provider {name}: {verb} {done.users} account(s), ended {done.jit_off_sessions} JIT-off session(s)")
+    provider = (current().settings.identity_providers or {}).get(name)
+    if provider is not None and provider.enabled:
+        click.echo(
+            f"warning: provider {name} is still enabled in the settings: its people can still sign in, and a JIT "
+            "scheme provisions them again; remove it from identity_providers",
+            err=True,
+        )
 
 
 @providers_group.command("lock-link")
@@ -40,7 +48,7 @@ def retire(name: str, mode: str | None) -> None:
 def lock_link(issuer: str, subject: str, reason: str) -> None:
     """Refuse sign-ins through the federated identity (ISSUER, SUBJECT); the account's other ways in stay open."""
     try:
-        link = link_locks.lock(issuer.rstrip("/"), subject, by="cli", reason=reason)
+        link = link_locks.lock(issuer, subject, by="cli", reason=reason)
     except link_locks.NoSuchLink as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
@@ -53,7 +61,7 @@ def lock_link(issuer: str, subject: str, reason: str) -> None:
 def unlock_link(issuer: str, subject: str) -> None:
     """Allow sign-ins through the federated identity (ISSUER, SUBJECT) again."""
     try:
-        link = link_locks.unlock(issuer.rstrip("/"), subject, by="cli")
+        link = link_locks.unlock(issuer, subject, by="cli")
     except link_locks.NoSuchLink as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
