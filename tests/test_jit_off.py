@@ -302,3 +302,17 @@ module:
     OpenID_Connect: {on_success: JIT_Off}
     JIT_Off: {on_success: success}
 """
+
+
+def test_purge_deletes_expired_sessions_without_a_local_account(app):
+    principal = {"provider": "devop", "issuer": "http://127.0.0.1:9", "subject": "s", "user_name": "w", "claims": {}}
+    with app.app_context():
+        federated_sessions.open_session(principal, 1, "JITOffScheme", -1)
+        live, _, _ = federated_sessions.open_session(principal, 1, "JITOffScheme", 600)
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert "1 expired sessions" in result.output, result.output
+    with app.app_context():
+        assert [row.id_digest for row in db.session.scalars(select(federated_sessions.FederatedSession))] == [
+            federated_sessions.digest(live)
+        ]

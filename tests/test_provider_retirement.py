@@ -83,3 +83,17 @@ def test_a_provider_gone_from_the_settings_is_retired_at_start_up_only_when_conf
         assert len(audit.query(user_id=eva.id, event="user.status")) == 1
         [retired] = audit.query(event="provider.retired")
         assert retired.detail["by"] == "start-up"
+
+
+def test_retiring_a_provider_ends_its_sessions_without_a_local_account(make_jit_site):
+    site = make_jit_site(
+        policies={"JIT off": {"scheme": "JITOffScheme"}}, resources=[{"url": "/demo/jit-off/**", "policy": "JIT off"}]
+    )
+    with site.browser() as browser:
+        provider_sign_in(browser, "/demo/jit-off/", "hugo")
+        cookie = browser.cookie("stepgate_session")
+    assert signed_in(site, cookie, "/demo/jit-off/")
+    result = retire(site, "devop", "--lock")
+    assert "locked 0 account(s), ended 1 JIT-off session(s)" in result.output
+    assert "warning: provider devop is still enabled" in result.output
+    assert not signed_in(site, cookie, "/demo/jit-off/")
