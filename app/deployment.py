@@ -155,6 +155,9 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
     identity_headers = {key: _header_name(raw, key, default, check) for key, default in _IDENTITY_HEADERS.items()}
+    names = [user_header, *identity_headers.values(), *headers.values()]
+    if len({name.lower() for name in names}) < len(names):  # one header, two meanings: which would the app read?
+        check.add(raw.problem(None, f"forward_auth headers must have distinct names (given: {', '.join(names)})"))
     return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status, **identity_headers)
 
 

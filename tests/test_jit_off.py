@@ -316,3 +316,27 @@ def test_purge_deletes_expired_sessions_without_a_local_account(app):
         assert [row.id_digest for row in db.session.scalars(select(federated_sessions.FederatedSession))] == [
             federated_sessions.digest(live)
         ]
+
+
+def test_forward_auth_header_names_must_be_distinct_and_valid(tmp_path):
+    from app.settings import load_settings
+    from app.yamlsource import ConfigError
+
+    path = tmp_path / "settings.yaml"
+    path.write_text(
+        "secret_key: test-secret-key-0123456789\n"
+        'database_url: "sqlite:///:memory:"\n'
+        "external_url: http://localhost\n"
+        "forward_auth:\n"
+        "  subject_header: X-Stepgate-Mail\n"
+        '  provider_header: "X Provider"\n'
+        "  attribute_headers: {mail: x-stepgate-mail}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    found = [str(p).split("settings.yaml", 1)[1] for p in caught.value.problems]
+    assert found == [
+        ":6: 'provider_header' must be an HTTP header name",
+        ":5: forward_auth headers must have distinct names "
+        "(given: X-Stepgate-User, X-Stepgate-Mail, X-Stepgate-Provider, x-stepgate-mail)",
+    ]
