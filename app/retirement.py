@@ -110,9 +110,11 @@ def _delete(user: User, provider: str, by: str) -> None:
 
 
 def removed_providers(configured: set[str]) -> list[str]:
-    """Providers that accounts are linked to but the settings no longer name."""
-    linked = db.session.scalars(select(FederatedLink.provider).distinct())
-    return sorted(set(linked) - configured)
+    """Providers that accounts are linked to, or JIT-off sessions live on, but the settings no longer name."""
+    linked = set(db.session.scalars(select(FederatedLink.provider).distinct()))
+    live = federated_sessions.FederatedSession
+    linked |= set(db.session.scalars(select(live.provider).where(live.revoked.is_(False)).distinct()))
+    return sorted(linked - configured)
 
 
 # -- settings and start-up ----------------------------------------------------------------------

@@ -97,3 +97,16 @@ def test_retiring_a_provider_ends_its_sessions_without_a_local_account(make_jit_
     assert "locked 0 account(s), ended 1 JIT-off session(s)" in result.output
     assert "warning: provider devop is still enabled" in result.output
     assert not signed_in(site, cookie, "/demo/jit-off/")
+
+
+def test_a_removed_provider_with_only_jit_off_sessions_is_retired_at_start_up(make_jit_site, make_settings):
+    site = make_jit_site(
+        policies={"JIT off": {"scheme": "JITOffScheme"}}, resources=[{"url": "/demo/jit-off/**", "policy": "JIT off"}]
+    )
+    with site.browser() as browser:
+        provider_sign_in(browser, "/demo/jit-off/", "ines")
+        cookie = browser.cookie("stepgate_session")
+    others = {"other": {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}}
+    confirmed = {"removed_providers": "delete", "confirm": True}
+    create_app(make_settings(extra={"identity_providers": others, "provider_retirement": confirmed}), testing=True)
+    assert not signed_in(site, cookie, "/demo/jit-off/")
