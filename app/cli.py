@@ -86,6 +86,12 @@ def schemes_show(name: str) -> None:
         f"challenge parameters: initial_command={scheme.challenge_parameters.initial_command}, "
         f"OverrideRetryLimit={scheme.challenge_parameters.OverrideRetryLimit}"
     )
+    page = scheme.challenge_page
+    if page.challenge_url or page.custom:
+        click.echo(
+            f"challenge URL {page.challenge_url or '(none)'}; context type {page.context_type}"
+            + (f"; context value {page.context_value}" if page.custom else "")
+        )
     rows = [("Name", "Plugin", "On Success", "On Failure", "On Error"), *scheme.table()]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for i, row in enumerate(rows):

@@ -100,8 +100,11 @@ class Labels:
         return {**self.by_locale.get("", {}), **self.by_locale.get(best or "", {})}
 
 
-def build_form(fields: list[CredentialField], values: dict[str, str]) -> FlaskForm:
-    """A CSRF-protected form with one field per CRED_PARAM, prefilled from the flow's values."""
+def build_form(fields: list[CredentialField], values: dict[str, str], csrf: bool = True) -> FlaskForm:
+    """A CSRF-protected form with one field per CRED_PARAM, prefilled from the flow's values.
+
+    ``csrf=False`` only for a post whose flow-bound ``loginid`` was already checked (an external login page).
+    """
 
     class CredentialForm(FlaskForm):
         pass
@@ -113,7 +116,7 @@ def build_form(fields: list[CredentialField], values: dict[str, str]) -> FlaskFo
             f.id,
             kind(f.display_name, render_kw={"readonly": True} if f.type == "text_readonly" else None),
         )
-    form = CredentialForm()
+    form = CredentialForm() if csrf else CredentialForm(meta={"csrf": False})
     for f in fields:
         if f.server_side or not form.is_submitted():
             prefill = values.get(f.id, f.value)

@@ -32,7 +32,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.engine.scheme import Scheme, load_schemes
-from app.runtime import Runtime, production_scheme_problems
+from app.runtime import Runtime, challenge_urls_of, production_scheme_problems
 from app.yamlsource import ConfigError, Problem
 
 log = logging.getLogger("stepgate.reload")
@@ -140,6 +140,7 @@ class SchemeReloader:
             self.retired.pop((scheme.name, scheme.version), None)
             if self.runtime.schemes.get(scheme.name, scheme).version != scheme.version:
                 log.info("scheme %s reloaded from %s: version %s", scheme.name, scheme.file, scheme.version)
+        self.runtime.challenge_urls = challenge_urls_of(schemes)
         self.runtime.schemes = schemes  # one reference swap: a request sees the old set or the new one
         self.prune(now)
 

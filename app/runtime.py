@@ -27,13 +27,21 @@ class Runtime:
     schemes: dict[str, Scheme]
     versions: dict[tuple[str, str], Scheme] = field(default_factory=dict)
 
+    challenge_urls: frozenset[str] = frozenset()
+    """Every scheme's ``challenge_url``: paths the gate answers with the flow's current prompt."""
+
     def __post_init__(self) -> None:
         for scheme in self.schemes.values():
             self.versions[(scheme.name, scheme.version)] = scheme
+        self.challenge_urls = challenge_urls_of(self.schemes)
 
     def scheme_for_flow(self, name: str, version: str) -> Scheme | None:
         """The exact scheme version a flow started on, so a reload never changes a flow mid-way."""
         return self.versions.get((name, version)) or None
+
+
+def challenge_urls_of(schemes: dict[str, Scheme]) -> frozenset[str]:
+    return frozenset(s.challenge_page.challenge_url for s in schemes.values()) - {""}
 
 
 def load_runtime(settings_path: str | Path | None = None) -> Runtime:

@@ -9,6 +9,7 @@ to sit in a file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -188,12 +189,19 @@ class Checker:
         allowed = set(allowed)
         for key in mapping:
             if key not in allowed:
-                known = ", ".join(sorted(allowed))
-                self.add(mapping.problem(key, f"unknown key '{key}' in {what} (known: {known})"))
+                self.add(mapping.problem(key, unknown_message("key", key, allowed, what)))
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise ConfigError(self.problems)
+
+
+def unknown_message(kind: str, name: Any, known: set[str], where: str) -> str:
+    """ "unknown key 'initial_comand' in X (did you mean 'initial_command'? known: ...)": a typo names its fix."""
+    folded = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), sorted(folded), n=1, cutoff=0.75)
+    hint = f"did you mean '{folded[close[0]]}'? " if close else ""
+    return f"unknown {kind} '{name}' in {where} ({hint}known: {', '.join(sorted(known))})"
 
 
 def _problem_at(where: Located | LocatedList, key: str | int | None, message: str) -> Problem:

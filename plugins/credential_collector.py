@@ -1,15 +1,35 @@
-"""CredentialCollectorPlugin: ask the person for credentials with a CSRF-protected form."""
+"""CredentialCollectorPlugin: ask the person for credentials with a CSRF-protected form.
+
+OAM's ``actiontype`` and ``loginPageURL`` (Table 42-4) choose where the form is
+shown. ``FORM`` (the default) answers with stepgate's page, or the scheme's
+custom HTML page (``context_type: customHTML``). ``REDIRECT`` sends the browser
+to ``loginPageURL``: either the scheme's ``challenge_url``, which stepgate
+serves, or an external page that posts the fields back to
+``/oam/server/auth_cred_submit`` with the ``loginid`` it was sent, like the
+self-registration page. That ``loginid`` stands in for the CSRF token the
+external page can't have (``app/engine/external_post.py``).
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import render_template, request
+from werkzeug.utils import redirect
 
 from app.credentials import Labels, build_form, parse_cred_param
-from app.engine import FlowContext, Plugin, Scenario, StepResult
-from app.web.messages import message_for
+from app.engine import FlowContext, Plugin, Scenario, StepResult, external_post
+from app.engine.challenge_page import ChallengePage, valid_challenge_url
+from app.selfregistration import with_query
+from app.web import custom_page
+from app.web.messages import message_for, public_reason
+
+log = logging.getLogger("stepgate.plugins.credential_collector")
+ACTION_TYPES = ("FORM", "REDIRECT")
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,10 @@ class Params:
         },
     )
     properties_file: str = field(default="", metadata={"help": "labels, relative to the schemes folder"})
+    actiontype: str = field(default="FORM", metadata={"help": "FORM (answer with the prompt) or REDIRECT"})
+    loginPageURL: str = field(
+        default="", metadata={"help": "REDIRECT: the scheme's challenge_url, or an external page's http(s) URL"}
+    )
 
 
 class CredentialCollectorPlugin(Plugin):
@@ -51,12 +75,17 @@ class CredentialCollectorPlugin(Plugin):
         path = _properties_path(params, settings)
         if path is not None and not path.is_file():
             problems.append(("properties_file", f"properties_file '{params.properties_file}' not found at {path}"))
-        return problems
+        return problems + _login_page_problems(params)
+
+    @property
+    def redirects(self) -> bool:
+        return self.params.actiontype.upper() == "REDIRECT"
 
     def process(self, ctx: FlowContext) -> StepResult:
-        form = build_form(self.fields, ctx.values)
-        if ctx.submission is None or ctx.submission.method != "POST" or not form.validate_on_submit():
-            return self._prompt(form, ctx.error)
+        posted = ctx.submission is not None and ctx.submission.method == "POST"
+        form = build_form(self.fields, ctx.values, csrf=not (posted and ctx.submission.external))
+        if not posted or not form.validate_on_submit():
+            return self._ask(ctx, form, ctx.error)
         collected = {}
         for f in self.fields:
             value = ctx.lookup(f.id) if f.server_side else getattr(form, f.id).data
@@ -64,7 +93,7 @@ class CredentialCollectorPlugin(Plugin):
             if not f.secret and isinstance(value, str):
                 value = value.strip()
             if not value and f.type != "hidden":
-                return self._prompt(form, "credentials.missing")
+                return self._ask(ctx, form, "credentials.missing")
             collected[f.id] = value or ""
         for f in self.fields:
             (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
@@ -83,16 +112,69 @@ class CredentialCollectorPlugin(Plugin):
             (ctx.secrets if f.secret else ctx.values)[f.id] = collected[f.id]
         return StepResult.success(detail={"collected": sorted(collected)})
 
-    def _prompt(self, form, reason: str | None) -> StepResult:
+    def _ask(self, ctx: FlowContext, form, reason: str | None) -> StepResult:
+        """Show the prompt here, or send the browser (back) to the login page with ``reason`` to show there."""
+        if self.redirects and not self._at_login_page(ctx):
+            if reason:
+                ctx.data["error"] = reason
+            return self._send_to_login_page(ctx)
+        return self._prompt(form, reason, ctx.challenge_page)
+
+    def _prompt(self, form, reason: str | None, page: ChallengePage | None) -> StepResult:
         labels = self.labels.for_request(request.accept_languages)
-        page = render_template(
-            "credentials.html",
-            form=form,
-            fields=self.fields,
-            labels=labels,
-            error=message_for(reason) if reason else None,
-        )
-        return StepResult.challenge(page, prompt=True, reason=reason)
+        error = message_for(reason) if reason else None
+        if page is not None and page.custom:
+            labels |= _page_labels(page.labels_path).for_request(request.accept_languages)
+            html = custom_page.render(page, form, self.fields, labels, error)
+        else:
+            html = render_template("credentials.html", form=form, fields=self.fields, labels=labels, error=error)
+        return StepResult.challenge(html, prompt=True, reason=reason)
+
+    def _at_login_page(self, ctx: FlowContext) -> bool:
+        """Did this browser come to stepgate's own login page (the scheme's challenge_url) for the prompt?"""
+        return self.params.loginPageURL.startswith("/") and request.path == self.params.loginPageURL
+
+    def _send_to_login_page(self, ctx: FlowContext) -> StepResult:
+        url = self.params.loginPageURL
+        if url.startswith("/"):
+            page = ctx.challenge_page
+            if page is None or page.challenge_url != url:
+                log.error(
+                    "step %s of %s: loginPageURL %s is not the scheme's challenge_url %r",
+                    ctx.step_name,
+                    ctx.scheme_name,
+                    url,
+                    page.challenge_url if page else "",
+                )
+                return StepResult.error("login_page.misconfigured")
+            return StepResult.challenge(redirect(url), prompt=True)
+        query = {external_post.PARAM: external_post.issue(ctx.data)}
+        if ctx.error:
+            query["error"] = public_reason(ctx.error)
+        return StepResult.challenge(redirect(with_query(url, query)), prompt=True)
+
+
+@lru_cache(maxsize=64)
+def _page_labels(path: Path | None) -> Labels:
+    return Labels(path)
+
+
+def _login_page_problems(params: Params) -> list[tuple[str | None, str]]:
+    action, url = params.actiontype.upper(), params.loginPageURL
+    if action not in ACTION_TYPES:
+        return [("actiontype", f"actiontype '{params.actiontype}' must be one of {', '.join(ACTION_TYPES)}")]
+    if action == "FORM":
+        return [("loginPageURL", "loginPageURL is only read with actiontype REDIRECT")] if url else []
+    if not url:
+        return [("actiontype", "actiontype REDIRECT needs loginPageURL")]
+    if url.startswith("/"):
+        if valid_challenge_url(url):
+            return []
+        return [("loginPageURL", f"loginPageURL '{url}' is not a usable path (see challenge_url)")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment or "\\" in url:
+        return [("loginPageURL", f"loginPageURL '{url}' must be a path or an absolute http(s) URL without #fragment")]
+    return []
 
 
 def _properties_path(params: Params, settings) -> Path | None:

@@ -66,8 +66,8 @@ def test_a_bad_provider_is_reported_with_line_and_field(tmp_path):
         "    trust_emails: true\n",
     )
     assert problems(path) == [
-        "8: unknown key 'trust_emails' in identity provider 'corp' (known: acr_values, breaker_cooldown_seconds, "
-        "breaker_failures, client_id, client_secret, "
+        "8: unknown key 'trust_emails' in identity provider 'corp' (did you mean 'trust_email'? "
+        "known: acr_values, breaker_cooldown_seconds, breaker_failures, client_id, client_secret, "
         "connect_timeout, display_name, id_token_signed_response_alg, issuer, jit_provisioning, "
         "jwks_min_refresh_seconds, leeway_seconds, lock_synced_attributes, max_age, max_id_token_age_seconds, "
         "optional, post_logout_redirect_uri, read_timeout, "

@@ -55,7 +55,9 @@ def test_every_settings_problem_is_reported_with_file_line_and_key(tmp_path):
         "flow_lifetime_seconds: -1\nidentity_stores:\n  hr: {}\n",
     )
     found = problems(path)
-    assert found[0].startswith(f"{path}:3: unknown key 'sesion_lifetime_seconds' in settings (known: ")
+    assert found[0].startswith(
+        f"{path}:3: unknown key 'sesion_lifetime_seconds' in settings (did you mean 'session_lifetime_seconds'? known: "
+    )
     assert "session_lifetime_seconds" in found[0]
     assert found[1:] == [
         f"{path}:1: 'secret_key' must be a string of at least 16 characters (use ${{STEPGATE_SECRET_KEY}})",

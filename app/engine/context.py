@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.challenge_page import ChallengePage
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -31,6 +33,8 @@ class Submission:
     method: str
     args: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] = field(default_factory=dict)
+    external: bool = False
+    """A post from an external page that returned this flow's one-time token (app/engine/external_post.py)."""
 
     def get(self, key: str, default: str | None = None) -> str | None:
         if key in self.form:
@@ -60,6 +64,8 @@ class FlowContext:
     submission: Submission | None
     target_url: str
     attempt: int = 0
+    challenge_page: ChallengePage | None = None
+    """The scheme's challenge URL and custom page (OAM's Context Type/Value), for steps that prompt."""
 
     @property
     def values(self) -> dict[str, Any]:

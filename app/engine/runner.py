@@ -94,7 +94,15 @@ def advance(
             log.warning("scheme %s: step %s needs a local account, and JIT provisioning is off", scheme.name, step.name)
             return Failed(NEEDS_LOCAL_ACCOUNT, step.name)
         ctx = FlowContext(
-            state.id, scheme.name, step.name, state.data, secrets, submission, state.target_url, state.failures
+            state.id,
+            scheme.name,
+            step.name,
+            state.data,
+            secrets,
+            submission,
+            state.target_url,
+            state.failures,
+            scheme.challenge_page,
         )
         result = _run_step(step.plugin, ctx, propagate_exceptions, faults)
         record(state, step.name, step.plugin_name, result)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from app.engine.challenge_page import ChallengePage, parse_challenge_page
 from app.engine.outcome import Outcome
 from app.engine.plugin import Plugin, build_params
 from app.engine.registry import PluginRegistry, UnknownPlugin
-from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml_text
+from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml_text, unknown_message
 
 SUCCESS = "success"
 FAILURE = "failure"
@@ -26,9 +27,15 @@ TRANSITION_KEYS = {"on_success": Outcome.SUCCESS, "on_failure": Outcome.FAILURE,
 
 @dataclass(frozen=True)
 class ChallengeParameters:
+    """OAM's challenge parameters that stepgate implements; any other name is a mistake, said with file:line."""
+
     initial_command: str = "NONE"
     OverrideRetryLimit: int = 5
-    extra: dict[str, str] = field(default_factory=dict)
+
+
+CHALLENGE_PARAMETERS = {f.name for f in fields(ChallengeParameters)}
+INITIAL_COMMANDS = {"NONE"}
+SCHEME_KEYS = {"name", "description", "level", "challenge_parameters", "challenge_url", "context_type", "context_value"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class Scheme:
     initial_step: str
     file: str
     version: str
+    challenge_page: ChallengePage = ChallengePage()
 
     def next_step(self, step: str, outcome: Outcome) -> str:
         return self.orchestration[step].target(outcome)
@@ -93,13 +101,14 @@ def parse_scheme(text: str, file: str, registry: PluginRegistry, settings: Any =
     check = Checker()
     if not isinstance(doc, Located):
         raise ConfigError([Problem(file, 1, "a scheme file must be a mapping with 'name' and 'module'")])
-    check.unknown_keys(doc, {"name", "description", "level", "challenge_parameters", "module"}, "scheme")
+    check.unknown_keys(doc, SCHEME_KEYS | {"module"}, "scheme")
     name = _string(doc, "name", check, required=True)
     description = _string(doc, "description", check) or ""
     level = doc.get("level", 1)
     if not isinstance(level, int) or isinstance(level, bool) or level < 0:
         check.add(doc.problem("level", "'level' must be a whole number >= 0"))
     challenge = _challenge_parameters(doc, check)
+    page = parse_challenge_page(doc, check)
     module = doc.get("module")
     if module is None:
         check.add(doc.problem(None, "missing required key 'module'"))
@@ -124,7 +133,8 @@ def parse_scheme(text: str, file: str, registry: PluginRegistry, settings: Any =
         orchestration=orchestration,
         initial_step=initial,
         file=file,
-        version=hashlib.sha256(text.encode()).hexdigest()[:16],
+        version=hashlib.sha256((text + page.html).encode()).hexdigest()[:16],
+        challenge_page=page,
     )
 
 
@@ -147,14 +157,19 @@ def _challenge_parameters(doc: Located, check: Checker) -> ChallengeParameters:
     raw = check.require_mapping(raw, doc, "challenge_parameters", "challenge_parameters")
     if raw is None:
         return ChallengeParameters()
+    for key in raw:
+        if key not in CHALLENGE_PARAMETERS:
+            check.add(raw.problem(key, unknown_message("challenge parameter", key, CHALLENGE_PARAMETERS, "scheme")))
+    command = str(raw.get("initial_command", "NONE"))
+    if command.upper() not in INITIAL_COMMANDS:
+        check.add(raw.problem("initial_command", f"initial_command '{command}' is not supported (known: NONE)"))
     limit = raw.get("OverrideRetryLimit", 5)
     if isinstance(limit, str) and limit.strip().isdigit():
         limit = int(limit)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         check.add(raw.problem("OverrideRetryLimit", "'OverrideRetryLimit' must be a whole number >= 1"))
         limit = 5
-    extra = {k: str(v) for k, v in raw.items() if k not in ("initial_command", "OverrideRetryLimit")}
-    return ChallengeParameters(str(raw.get("initial_command", "NONE")), limit, extra)
+    return ChallengeParameters(command.upper(), limit)
 
 
 def _steps(module: Located, check: Checker, registry: PluginRegistry, settings: Any) -> dict[str, Step]:

@@ -18,11 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
 from app import audit, federated_sessions, flows, identity, metrics, outage, session_cache, sessions
+from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
 from app.engine.runner import FEDERATED_SESSION, Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
-from app.extensions import db
+from app.extensions import csrf, db
 from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
@@ -55,6 +56,8 @@ def protect() -> Response | None:
     g.user = checked.user if checked is not None else None  # an identity.UserView, for pages to show
     if request.blueprint in _exempt_blueprints or request.endpoint == "static":
         return None
+    if request.path in current().challenge_urls:
+        return challenge_url()
     judgement = current().settings.application_domains.judge(request.host, _raw_path(), request.method)
     reason = judgement.reason
     if reason is None and judgement.path.path != request.path:
@@ -88,8 +91,29 @@ def login() -> Response:
 
 
 @bp.route("/oam/server/auth_cred_submit", methods=["GET", "POST"])
+@csrf.exempt
 def auth_cred_submit() -> Response:
-    return resume(Submission(request.method, _plain(request.args), _plain(request.form)))
+    """Every post needs the CSRF token of stepgate's form, or the one-time ``loginid`` an external page was sent."""
+    flow = flows.load_flow(request.cookies.get(FLOW_COOKIE))
+    external = False
+    if request.method == "POST":
+        sent = request.form.get(external_post.PARAM)
+        external = flow is not None and external_post.take(flow.state.data, sent)
+        if not external:
+            if sent is not None:
+                log.warning("a post to %s with a %s this flow did not issue", request.path, external_post.PARAM)
+            csrf.protect()
+    return resume(Submission(request.method, _plain(request.args), _plain(request.form), external), flow)
+
+
+def challenge_url() -> Response:
+    """A scheme's ``challenge_url`` (OAM's Challenge URL): the current prompt of this browser's flow.
+
+    Only shown, never submitted to: the prompt's form posts to auth_cred_submit, as OAM's pages do.
+    """
+    if request.method not in ("GET", "HEAD"):
+        return error_page("request.method_not_allowed", 405)
+    return resume(Submission("GET", _plain(request.args), {}))
 
 
 @bp.route("/logout", methods=["GET", "POST"])
@@ -146,9 +170,9 @@ def begin(scheme: Scheme, target: str) -> Response:
     return run(flow, None)
 
 
-def resume(submission: Submission | None) -> Response:
-    """Advance the flow in this browser's cookie with what the browser sent."""
-    flow = flows.load_flow(request.cookies.get(FLOW_COOKIE))
+def resume(submission: Submission | None, flow: flows.FlowRecord | None = None) -> Response:
+    """Advance the flow in this browser's cookie (or ``flow``, already loaded) with what the browser sent."""
+    flow = flow or flows.load_flow(request.cookies.get(FLOW_COOKIE))
     if flow is None:
         log.warning("no active flow for this browser at %s", request.path)
         return error_page("flow.expired", 400)

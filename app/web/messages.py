@@ -17,6 +17,8 @@ MESSAGES: dict[str, str] = {
     "flow.transition_limit": "The sign-in went round in circles; the scheme is misconfigured.",
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
+    "request.method_not_allowed": "This address does not accept that kind of request.",
+    "login_page.misconfigured": "The sign-in page is not available; the scheme is misconfigured.",
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
