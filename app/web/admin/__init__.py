@@ -58,4 +58,4 @@ def mermaid() -> Response:
     return send_file(MERMAID_JS, mimetype="text/javascript", max_age=3600)
 
 
-from app.web.admin import activity, federation, providers, registrations, schemes, users  # noqa: E402, F401 - routes on bp
+from app.web.admin import activity, federated_identities, providers, registrations, schemes, users  # noqa: E402, F401
