@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, insert, select
+from sqlalchemy import ForeignKey, String, UniqueConstraint, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import identity
@@ -50,6 +50,15 @@ _LINKED_USER = (
 
 
 _INSERT_LINK = insert(_links)
+_SIGNED_IN = (
+    update(_links)
+    .where(
+        _links.c.issuer == bindparam("link_issuer"),
+        _links.c.subject == bindparam("link_subject"),
+        _links.c.user_id == bindparam("link_user_id"),
+    )
+    .values(last_login_at=bindparam("now"))
+)
 
 
 def find_linked_user(issuer: str, subject: str) -> identity.UserView | None:
@@ -73,6 +82,24 @@ def link_user(user_id: int, issuer: str, subject: str, provider: str) -> None:
     execute_core(
         _INSERT_LINK,
         {"user_id": user_id, "issuer": issuer, "subject": subject, "provider": provider, "created_at": utcnow()},
+    )
+
+
+def signed_in_through(federated: object, user_id: int) -> None:
+    """Note the link's last sign-in (shown in the console), when the flow's person came through one.
+
+    One UPDATE in the sign-in's own transaction; nothing when no link of this user matches.
+    """
+    if not isinstance(federated, dict) or not federated.get("issuer") or not federated.get("subject"):
+        return
+    execute_core(
+        _SIGNED_IN,
+        {
+            "link_issuer": federated["issuer"],
+            "link_subject": federated["subject"],
+            "link_user_id": user_id,
+            "now": utcnow(),
+        },
     )
 
 

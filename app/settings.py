@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app import home
 from app.database import DatabaseSettings, parse_database
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.external import EXTERNAL_KEYS, External, parse_external
@@ -21,7 +22,7 @@ from app.scim.config import ScimSettings, parse_scim
 from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = home.shipped_root()
 DEFAULT_SETTINGS = PROJECT_ROOT / "config" / "settings.yaml"
 
 
@@ -50,10 +51,12 @@ class Settings:
     request_limits: RequestLimits = field(default_factory=RequestLimits)
     external: External = field(default_factory=External)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    state_dir: Path | None = None  # where instance/ goes (app/home.py); None: beside the settings' folder
 
     @property
     def base_dir(self) -> Path:
-        return Path(self.file).resolve().parent.parent
+        """The folder holding ``instance/``: the project for the shipped settings from a source tree."""
+        return self.state_dir or Path(self.file).resolve().parent.parent
 
 
 KNOWN_KEYS = {
@@ -90,6 +93,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     check = Checker()
     check.unknown_keys(doc, KNOWN_KEYS, "settings")
     base = path.resolve().parent.parent
+    state = home.state_root(base)  # relative state paths (SQLite, the generation file); schemes stay beside base
     secret = doc.get("secret_key")
     if not isinstance(secret, str) or len(secret) < 16:
         check.add(
@@ -118,7 +122,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
     }
     admin = _admin_settings(doc, check)
-    deployment = parse_deployment(doc, check, base)
+    deployment = parse_deployment(doc, check, state)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
     request_limits = parse_request_limits(doc, check)
@@ -127,7 +131,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     return Settings(
         file=str(path),
         secret_key=secret,
-        database_url=_absolute_sqlite(database_url, base),
+        database_url=_absolute_sqlite(database_url, state),
         schemes_dir=(base / schemes_dir).resolve(),
         identity_stores=stores,
         application_domains=domains,
@@ -137,6 +141,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         request_limits=request_limits,
         external=external,
         database=database,
+        state_dir=state,
         **numbers,
         **admin,
     )

@@ -3,13 +3,16 @@
 Third-party plugins join through the ``stepgate.plugins`` entry point group.
 """
 
+from plugins.consent import ConsentPlugin
 from plugins.credential_collector import CredentialCollectorPlugin
 from plugins.federated_session import FederatedSessionPlugin
 from plugins.oauth_user_self_registration import OAuthUserSelfRegistrationPlugin
 from plugins.openid_connect import OpenIDConnectPlugin
 from plugins.user_authentication import UserAuthenticationPlugin
 from plugins.user_identification import UserIdentificationPlugin
+from plugins.user_name_prompt import UserNamePromptPlugin
 
 ALL = [CredentialCollectorPlugin, UserIdentificationPlugin, UserAuthenticationPlugin]
 ALL += [OpenIDConnectPlugin, OAuthUserSelfRegistrationPlugin]
+ALL += [ConsentPlugin, UserNamePromptPlugin]
 ALL += [FederatedSessionPlugin]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, password_signin, provisioning
+from app import audit, consent, federation, identity, password_signin, provisioning
 from app.engine import FlowContext, Plugin, StepResult
 from app.extensions import db
 
@@ -116,6 +116,7 @@ class UserIdentificationPlugin(Plugin):
         from app.runtime import current
 
         policy = provisioning.policy_of_scheme(current().schemes.get(ctx.scheme_name))
+        policy = consent.narrowed(policy, ctx.data.get(consent.KEY))  # never sync what the person withheld
         if policy is not None:
             provisioning.sync(user, federated, policy)
         ctx.user_id = user.id

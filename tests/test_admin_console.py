@@ -165,9 +165,10 @@ def test_locking_a_user_ends_their_sessions_refuses_their_next_sign_in_and_recor
     assert done.url == browser.url(f"/admin/users/{people['bob']}")
     assert 'id="user-status" class="status-locked">locked' in done.text
     before_after = (
-        "<code>{&#34;status&#34;: &#34;active&#34;}</code> → <code>{&#34;status&#34;: &#34;locked&#34;}</code>"
+        '<div class="before"><code>{&#34;status&#34;: &#34;active&#34;}</code></div>\n'
+        '      <div class="after">→ <code>{&#34;status&#34;: &#34;locked&#34;}</code></div>'
     )
-    assert before_after + ' <span class="muted">by admin' in done.text
+    assert before_after in done.text and '<div class="muted">by admin</div>' in done.text
 
     assert victim.get("/demo/").status_code == 200 and victim.form()["id"] == "loginData"  # session ended
     refused = victim.submit({"USERNAME": "bob", "PASSWORD": PASSWORD})
@@ -262,7 +263,8 @@ def test_providers_page_shows_discovery_key_ids_and_last_error_but_never_a_clien
         identity.create_user("default", "admin", {"groups": "admins"}, PASSWORD)
         DatabaseDocuments().put(issuer, "discovery", {"issuer": issuer, "token_endpoint": issuer + "/token"})
         DatabaseDocuments().put(issuer, "jwks", {"keys": [{"kty": "RSA", "kid": "key-2026-11"}]})
-        audit.record("step", reason="idp.unreachable", detail={"provider": "corp", "detail": "connect <refused>"})
+        detail = {"provider": "corp", "detail": "connect <refused>"}
+        audit.record("step", outcome="error", reason="idp.unreachable", detail=detail)
         db.session.commit()
     server = LiveServer(application).start()
     try:

@@ -140,3 +140,17 @@ def test_a_trusted_provider_matches_a_verified_email_and_links_it_but_never_an_u
     with site.browser() as browser:
         page = provider_sign_in(browser, "/demo/email/", "olga", email="olga@elsewhere.example")
     assert '<strong id="user-name">olga.local</strong>' in page.text, "once linked, found by (issuer, sub)"
+
+
+def test_a_links_last_sign_in_is_written_at_each_sign_in_through_it(jit_site):
+    with jit_site.browser() as browser:
+        provider_sign_in(browser, "/demo/jit-nopassword/", "nora")
+    with jit_site.app.app_context():
+        [link] = federation.links_of(identity.find_by_user_name("default", "nora").id)
+        first = link.last_login_at
+        assert first is not None and first >= link.created_at
+    with jit_site.browser() as browser:
+        provider_sign_in(browser, "/demo/jit-nopassword/", "nora")
+    with jit_site.app.app_context():
+        [link] = federation.links_of(identity.find_by_user_name("default", "nora").id)
+        assert link.last_login_at > first

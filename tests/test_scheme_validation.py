@@ -30,7 +30,8 @@ def problems_of(name: str) -> list[str]:
     [
         (
             "unknown_plugin.yaml",
-            "unknown_plugin.yaml:5: unknown plugin 'CredentialCollectorPluginn' (known: CredentialCollectorPlugin, ",
+            "unknown_plugin.yaml:5: unknown plugin 'CredentialCollectorPluginn' "
+            "(known: ConsentPlugin, CredentialCollectorPlugin, ",
         ),
         (
             "unknown_param.yaml",

@@ -66,6 +66,7 @@ class FlowContext:
     attempt: int = 0
     challenge_page: ChallengePage | None = None
     """The scheme's challenge URL and custom page (OAM's Context Type/Value), for steps that prompt."""
+    value_rules: Mapping[str, Any] = field(default_factory=dict)  # Scheme.value_rules: what prompts state
 
     @property
     def values(self) -> dict[str, Any]:

@@ -102,7 +102,8 @@ def advance(
             submission,
             state.target_url,
             state.failures,
-            scheme.challenge_page,
+            challenge_page=scheme.challenge_page,
+            value_rules=scheme.value_rules(),
         )
         result = _run_step(step.plugin, ctx, propagate_exceptions, faults)
         record(state, step.name, step.plugin_name, result)

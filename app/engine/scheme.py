@@ -73,6 +73,13 @@ class Scheme:
     version: str
     challenge_page: ChallengePage = ChallengePage()
 
+    def value_rules(self) -> dict[str, Any]:
+        """Every step's ``Plugin.value_rules``, merged in step order."""
+        merged: dict[str, Any] = {}
+        for step in self.steps.values():
+            merged.update(step.plugin.value_rules())
+        return merged
+
     def next_step(self, step: str, outcome: Outcome) -> str:
         return self.orchestration[step].target(outcome)
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import audit, federated_sessions, flows, identity, metrics, outage, session_cache, sessions
+from app import audit, federated_sessions, federation, flows, identity, metrics, outage, session_cache, sessions
 from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
@@ -234,6 +234,7 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
             current().settings.session_lifetime_seconds,
             logout=hint,
         )
+        federation.signed_in_through(state.data.get("federated"), result.user_id)
         audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
     began = g.get("stepgate_generation")

@@ -17,11 +17,15 @@ MESSAGES: dict[str, str] = {
     "flow.transition_limit": "The sign-in went round in circles; the scheme is misconfigured.",
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
-    "request.method_not_allowed": "This address does not accept that kind of request.",
     "login_page.misconfigured": "The sign-in page is not available; the scheme is misconfigured.",
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
+    # HTTP errors nothing else answered (app/web/errors.py)
+    "page.not_found": "There is no page at this address. Check the address, or start again from the start page.",
+    "request.method_not_allowed": "This page can't be used that way. Go back and use the page's own links and forms.",
+    "server.error": "Something went wrong on our side. It has been logged; try again later.",
+    "request.refused": "This request can't be answered. Go back and try again.",
     "database.unavailable": "This service is briefly unavailable: its database is not answering. Try again shortly.",
     "redis.unavailable": "This service is briefly unavailable. Try again shortly.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
@@ -109,6 +113,18 @@ MESSAGES: dict[str, str] = {
     "registration.bad_user_name": "Your identity provider sent a user name this server can't use.",
     "registration.password_mismatch": "The two passwords differ. Type the same password twice.",
     "registration.password_policy": "This password does not meet the password policy. Choose a stronger one.",
+    # WSO2's JIT prompts (plugins/consent.py, plugins/user_name_prompt.py)
+    "consent.declined": "You declined a purpose this site needs, so no account was created and nothing was stored.",
+    "consent.no_federated_identity": "Consent is asked after a sign-in at an identity provider.",
+    "registration.not_completed": "Your account could not be created. Start again from your page.",
+    "user_name.too_many_attempts": "Too many user names were tried. Start again from your page.",
+    # which rule of the policy failed (app/password_policy.py); the prompt lists every rule
+    "registration.password_too_short": "This password does not meet the password policy: it is too short.",
+    "registration.password_no_letter": "This password does not meet the password policy: it has no letter.",
+    "registration.password_no_lower": "This password does not meet the password policy: it has no lower-case letter.",
+    "registration.password_no_upper": "This password does not meet the password policy: it has no upper-case letter.",
+    "registration.password_no_digit": "This password does not meet the password policy: it has no digit.",
+    "registration.password_no_symbol": "This password does not meet the password policy: it has no symbol.",
 }
 # Asgardeo's JIT off and WSO2's enhanced JIT (docs/jit-off-and-enhanced-jit.md)
 MESSAGES |= {
@@ -152,6 +168,7 @@ STATUSES: dict[str, int] = {
     "idp.unavailable": 503,  # the circuit breaker is open (app/oidc/breaker.py)
     "idp.busy": 503,  # the bulkhead is full (app/oidc/bulkhead.py)
     "signin.throttled": 429,  # app/throttling.py; Retry-After comes from the flow
+    "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
     "federation.link_locked": 403,

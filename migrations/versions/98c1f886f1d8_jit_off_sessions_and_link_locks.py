@@ -6,7 +6,7 @@ subject and the claims passed on are kept with the session.
 ``federated_links.locked_*``: WSO2's lock by social identity.
 
 Revision ID: 98c1f886f1d8
-Revises: 5c1d0e7a9b42
+Revises: 03befe33ac6b
 Create Date: 2026-12-02 11:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '98c1f886f1d8'
-down_revision = '5c1d0e7a9b42'
+down_revision = '03befe33ac6b'
 branch_labels = None
 depends_on = None
 

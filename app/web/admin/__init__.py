@@ -47,6 +47,29 @@ def as_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+@bp.app_template_global("user_names_of")
+def user_names_of(events) -> dict[int, str]:
+    """User names of the users an events table mentions, in one query (deleted users are left out)."""
+    ids = {e.user_id for e in events if e.user_id is not None}
+    return queries.user_names(ids)
+
+
+@bp.app_template_global("branch_of")
+def branch_of(event) -> str | None:
+    """The step a step event's outcome led to, when that is another step: an expected branch, not a failure.
+
+    Read from the scheme as loaded now (a flow on an older version may have differed; the console says so).
+    """
+    if event.event != "step" or event.outcome not in ("failure", "error") or not event.scheme or not event.step:
+        return None
+    scheme = current().schemes.get(event.scheme)
+    transitions = scheme.orchestration.get(event.step) if scheme is not None else None
+    if transitions is None:
+        return None
+    target = transitions.on_failure if event.outcome == "failure" else transitions.on_error
+    return target if target in scheme.steps else None
+
+
 @bp.route("/")
 def index() -> Response:
     return redirect(url_for("admin.schemes"))
@@ -58,4 +81,13 @@ def mermaid() -> Response:
     return send_file(MERMAID_JS, mimetype="text/javascript", max_age=3600)
 
 
-from app.web.admin import activity, federated_identities, providers, registrations, schemes, users  # noqa: E402, F401
+from app.web.admin import (  # noqa: E402, F401 - routes on bp
+    activity,
+    consent,
+    federated_identities,
+    providers,
+    queries,
+    registrations,
+    schemes,
+    users,
+)

@@ -67,6 +67,7 @@ def _last_error(name: str) -> AuditEvent | None:
     query = (
         select(AuditEvent)
         .where(AuditEvent.id > newest - RECENT_EVENTS)
+        .where(AuditEvent.outcome.in_(("failure", "error")))  # not the routine oidc.redirect challenge
         .where(
             or_(
                 AuditEvent.reason.like("idp.%"),

@@ -61,6 +61,13 @@ def users_by_name_prefix(store: str, prefix: str, after: str = "", limit: int = 
     return _page(list(rows), limit, lambda u: u.user_name)
 
 
+def user_names(ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.user_name).where(User.id.in_(sorted(ids))))
+    return {user_id: name for user_id, name in rows}
+
+
 def flows_in_progress(limit: int = PAGE) -> list[Flow]:
     """Active flows that have not expired, the newest first (the expires_at index)."""
     query = (
