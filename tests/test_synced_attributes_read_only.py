@@ -1,8 +1,8 @@
 """WSO2's enhanced JIT: what a provider syncs with ``force`` is read-only here; ``import`` stays editable.
 
 The provider says ``lock_synced_attributes: true``; the person was provisioned
-through the shipped AutoProvisioningScheme (``locale:import``, the rest
-``force``). SCIM PUT/PATCH answer ``400 mutability`` and /Schemas says
+through the shipped AutoProvisioningScheme (its ``locale`` stored as ``language``
+and synced ``import``, the rest ``force``). SCIM PUT/PATCH answer ``400 mutability`` and /Schemas says
 ``readOnly``; the console refuses with a clear page.
 """
 
@@ -20,21 +20,26 @@ from tests.jit_people import ADMIN_POLICY, ADMIN_RESOURCE, PASSWORD, add_admin, 
 TOKEN = "scim-token-0123456789abcdef"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-MAPPING = {"name.givenName": "first-name", "name.familyName": "last-name", "locale": "locale", "title": "title"}
+MAPPING = {"name.givenName": "first-name", "name.familyName": "last-name", "locale": "language", "title": "title"}
 
 
-def no_password_scheme_importing_locale() -> str:
-    """The shipped no-password scheme with ``locale:import`` too: an attribute is read-only when any
-    provisioning step of the store forces it, since a sign-in through that scheme would overwrite it."""
-    text = (ROOT / "schemes" / "AutoProvisioningNoPasswordScheme.yaml").read_text()
-    marker = "        autoprovision_useridentitystore: default\n"
-    return text.replace(marker, marker + '        autoprovision_attribute_sync: "locale:import"\n', 1)
+def scheme_importing_language() -> str:
+    """The shipped AutoProvisioningScheme with ``locale`` stored as ``language``, synced ``import``.
+
+    An attribute is read-only when any provisioning step of the store forces it (a sign-in through that
+    scheme would overwrite it), and the other shipped schemes force ``locale``: ``language`` is this one's alone.
+    """
+    text = (ROOT / "schemes" / "AutoProvisioningScheme.yaml").read_text()
+    text = text.replace('name:display-name"', 'name:display-name, locale:language"', 1)
+    return text.replace(
+        'autoprovision_attribute_sync: "locale:import"', 'autoprovision_attribute_sync: "language:import"'
+    )
 
 
 @pytest.fixture
 def site(make_jit_site):
     site = make_jit_site(
-        schemes={"AutoProvisioningNoPasswordScheme.yaml": no_password_scheme_importing_locale()},
+        schemes={"AutoProvisioningScheme.yaml": scheme_importing_language()},
         devop_options={"lock_synced_attributes": True},
         policies=ADMIN_POLICY,
         resources=ADMIN_RESOURCE,
@@ -84,7 +89,7 @@ def test_import_attributes_and_other_users_stay_editable_through_scim(site):
     assert patch(site, site.fenna, "locale", "de").status_code == 200
     assert patch(site, site.fenna, "title", "Engineer").status_code == 200
     assert patch(site, site.local, "name.givenName", "Gustav").status_code == 200  # no provider forces gus's
-    assert attributes(site, site.fenna)["locale"] == "de"
+    assert attributes(site, site.fenna)["language"] == "de"
     assert attributes(site, site.local)["first-name"] == "Gustav"
 
 
@@ -105,6 +110,6 @@ def test_the_console_refuses_to_change_a_force_synced_attribute_and_changes_an_i
         refused = admin.post(form["action"], {**form["fields"], "name": "first-name", "value": "Mallory"})
         assert refused.status_code == 409
         assert "<code>attribute.read_only</code>" in refused.text and "synced from devop" in refused.text
-        done = admin.post(form["action"], {**form["fields"], "name": "locale", "value": "sv"})
-        assert done.status_code == 200 and "fenna: locale set" in done.text
-    assert attributes(site, site.fenna)["first-name"] == "Fenna" and attributes(site, site.fenna)["locale"] == "sv"
+        done = admin.post(form["action"], {**form["fields"], "name": "language", "value": "sv"})
+        assert done.status_code == 200 and "fenna: language set" in done.text
+    assert attributes(site, site.fenna)["first-name"] == "Fenna" and attributes(site, site.fenna)["language"] == "sv"
