@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import database, home, logging_setup, outage, password_signin, retirement, session_cache
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
+from app.mfa import smtp
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
 from app.web import headers, params, request_limits
 from app.web.cookie_session import CookieSessionInterface
@@ -31,6 +32,7 @@ def create_app(
         runtime = runtime or load_runtime(settings_path)
         signin_settings = password_signin.load(runtime.settings.file)
         retirement_settings = retirement.load(runtime.settings.file)
+        smtp_settings = smtp.load(runtime.settings.file)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
             click.echo(str(exc), err=True)
@@ -63,6 +65,7 @@ def create_app(
     app.extensions["stepgate"] = runtime
     request_limits.configure(app, settings.request_limits)
     password_signin.init_app(app, signin_settings)
+    smtp.init_app(app, smtp_settings)  # the e-mail one-time codes' mail server (app/mfa/smtp.py)
     app.session_interface = CookieSessionInterface()
     from app.web import edge, health
 

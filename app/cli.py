@@ -46,9 +46,13 @@ def purge() -> None:
 
     counts = (flows.purge_expired(), registrations.purge_expired(), sessions.purge_expired())
     windows = throttling.purge_expired(password_signin.current_settings().throttling)
+    from app.mfa import email_codes
+
+    codes = email_codes.purge_expired()
     db.session.commit()
     click.echo("purged {} expired flows, {} expired registration records, {} expired sessions".format(*counts))
     click.echo(f"purged {windows} ended sign-in throttling windows")
+    click.echo(f"purged {codes} expired e-mail codes")
 
 
 @click.group("schemes", cls=AppGroup)
@@ -64,8 +68,11 @@ def schemes_check() -> None:
     from app.engine import lint
 
     for name, scheme in sorted(runtime.schemes.items()):
+        conditions = sum(len(t.conditional) for t in scheme.orchestration.values())
+        branching = f"  {conditions} conditional transition(s)" if conditions else ""
         click.echo(
-            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  {scheme.file}"
+            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  "
+            f"{scheme.file}{branching}"
         )
         for problem in lint.warnings(scheme):
             click.echo(f"warning: {problem}")
@@ -161,11 +168,14 @@ def _print_trace(scheme, scenario, store: str) -> None:
     plugin_width = max((len(s.plugin) for s in result.steps), default=6)
     for i, step in enumerate(result.steps, 1):
         how = " (simulated)" if step.simulated else ""
+        why = f" [{step.condition}]" if step.condition else ""
         click.echo(
             f"{i:2}. {step.step.ljust(width)}  {step.plugin.ljust(plugin_width)}  {step.outcome:9} "
-            f"{(step.reason or '-'):28} -> {step.transition}{how}"
+            f"{(step.reason or '-'):28} -> {step.transition}{why}{how}"
         )
     click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
+    if result.amr:
+        click.echo(f"amr: {' '.join(result.amr)}")
     if result.reason == "trace.needs_simulation":
         last = result.steps[-1]
         click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")

@@ -65,6 +65,7 @@ class ForwardAuth:
     # JIT-off sessions (app/federated_sessions.py): the provider and its subject; empty for local accounts
     subject_header: str = "X-Stepgate-Subject"
     provider_header: str = "X-Stepgate-Provider"
+    amr_header: str = ""  # e.g. X-Stepgate-Amr: the session's methods, space-separated ("" sends none)
 
     def trusts(self, address: str | None) -> bool:
         return Networks(self.proxies).trusts(address)
@@ -132,7 +133,15 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
         return ForwardAuth()
     check.unknown_keys(
         raw,
-        {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status", *_IDENTITY_HEADERS},
+        {
+            "proxies",
+            "signin_url",
+            "user_header",
+            "attribute_headers",
+            "signin_status",
+            "amr_header",
+            *_IDENTITY_HEADERS,
+        },
         "forward_auth",
     )
     signin_status = raw.get("signin_status", 401)
@@ -154,11 +163,17 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     ):
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
+    amr_header = raw.get("amr_header", "")
+    if not isinstance(amr_header, str) or (amr_header and not HEADER_NAME.match(amr_header)):
+        check.add(raw.problem("amr_header", "'amr_header' must be an HTTP header name"))
+        amr_header = ""
     identity_headers = {key: _header_name(raw, key, default, check) for key, default in _IDENTITY_HEADERS.items()}
-    names = [user_header, *identity_headers.values(), *headers.values()]
+    names = [user_header, *identity_headers.values(), *headers.values(), *([amr_header] if amr_header else [])]
     if len({name.lower() for name in names}) < len(names):  # one header, two meanings: which would the app read?
         check.add(raw.problem(None, f"forward_auth headers must have distinct names (given: {', '.join(names)})"))
-    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status, **identity_headers)
+    return ForwardAuth(
+        proxies, signin_url, user_header, dict(headers), signin_status, amr_header=amr_header, **identity_headers
+    )
 
 
 _IDENTITY_HEADERS = {"subject_header": "X-Stepgate-Subject", "provider_header": "X-Stepgate-Provider"}

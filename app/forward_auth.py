@@ -104,7 +104,7 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
     scheme = current().schemes[resource.policy.scheme]
     if checked is None:
         return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
-    if checked.session.level < scheme.level:
+    if not resource.policy.satisfied_by(checked.session, scheme.level):  # a level, or methods such as mfa
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
     return _allow(checked)
 
@@ -148,6 +148,8 @@ def _allow(checked: session_cache.CheckedSession | None) -> Answer:
     for attribute, header in config.attribute_headers.items():
         value = user.attributes.get(attribute) if user is not None else None
         headers.append((header, header_value(value) if value is not None else ""))
+    if config.amr_header:
+        headers.append((config.amr_header, " ".join(checked.session.amr) if checked is not None else ""))
     return 200, headers, b""
 
 

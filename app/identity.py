@@ -402,3 +402,12 @@ def list_users(store: str | None = None, limit: int = 50, offset: int = 0) -> It
     if store:
         query = query.where(User.store == store)
     return db.session.scalars(query)
+
+
+def attributes_of(user_id: int) -> dict[str, str]:
+    """A user's attributes, for orchestration conditions: the view this transaction read, else the row."""
+    view = recall(user_id)
+    if view is not None:
+        return view.attributes
+    user = get_user(user_id)
+    return dict(user.attributes) if user is not None else {}

@@ -78,6 +78,7 @@ KNOWN_KEYS = {
     *EXTERNAL_KEYS,
     "database",
     "password_signin",  # app/password_signin.py: lockout, throttling, reveal_account_state
+    "smtp",  # app/mfa/smtp.py: the mail server of e-mail one-time codes
 }
 
 

@@ -170,6 +170,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
         if created and answer is not None:
             receipts.record(user, answer, ctx.scheme_name, federated)
         ctx.user_id = user.id
+        if created:
+            ctx.data["provisioned"] = True  # the ``provisioned`` orchestration condition
         return StepResult.success(
             "registration.created" if created else "registration.already_linked",
             {"user_name": user.user_name, "provider": federated["provider"]},

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app import identity, password_signin
-from app.engine import FlowContext, Plugin, StepResult
+from app.engine import FlowContext, Outcome, Plugin, StepResult
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,7 @@ class UserAuthenticationPlugin(Plugin):
         if not password:
             return StepResult.failure("credentials.missing")
         user = identity.get_user(ctx.user_id) if ctx.user_id is not None else None
-        return password_signin.attempt(ctx, user, user.user_name if user else None, password)
+        result = password_signin.attempt(ctx, user, user.user_name if user else None, password)
+        if result.outcome is Outcome.SUCCESS:
+            ctx.add_method("pwd")
+        return result

@@ -12,6 +12,12 @@ JSON-serialisable. Its documented keys, shared by convention between plugins:
   the flow may succeed with no ``user_id``, on this federated identity and the
   claims it passes on; a later step that needs a local account
   (``Plugin.needs_local_account``) ends the flow with ``flow.needs_local_account``.
+- ``amr``: authentication methods used in this flow (``add_method``: ``pwd``, ``otp``, ``fed``, ``mfa``,
+  ``idp:<upstream value>``); the session keeps them.
+- ``identified_by``: ``{step, plugin}`` of the step that identified the user (set by the runner).
+- ``provisioned``: true once a step created the user's account in this flow.
+- ``session``: ``{user_id, level, amr}`` of the valid session a step-up flow began from.
+- ``required_amr``: methods the protected resource's policy requires (the runner refuses success without them).
 
 ``secrets`` holds values such as passwords for this request only: they are
 never written to the flow store.
@@ -86,6 +92,12 @@ class FlowContext:
     @property
     def error(self) -> str | None:
         return self.data.get("error")
+
+    def add_method(self, method: str) -> None:
+        """Record an authentication method used (RFC 8176 ``amr`` values; ``app/engine/conditions.py``)."""
+        methods = self.data.setdefault("amr", [])
+        if method not in methods:
+            methods.append(method)
 
     def lookup(self, name: str) -> Any:
         """A named value for filters and prefills: published values, then secrets."""

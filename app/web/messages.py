@@ -33,6 +33,7 @@ MESSAGES: dict[str, str] = {
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
     "authn.required": "Sign in to open this page.",
     "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
+    "authn.methods_missing": "This page needs a second factor, and this sign-in did not provide one.",
     "forward_auth.untrusted_proxy": "Only a configured reverse proxy may ask about access.",
     "forward_auth.no_original_url": "The reverse proxy did not say which URL it is asking about.",
     "forward_auth.no_resource": "This address is not a resource protected by this server.",
@@ -143,6 +144,28 @@ MESSAGES |= {
     "admin.bad_attribute": "That is not a valid attribute name.",
 }
 
+# second factors (app/mfa/, plugins/totp.py, plugins/email_otp.py); asked only after the first factor
+MESSAGES.update(
+    {
+        "otp.missing": "Type the code.",
+        "otp.invalid": "That code is not right. Check it and try again.",
+        "otp.replayed": "That code has already been used. Wait for the next one from your app.",
+        "otp.used": "That code has already been used. Start again from your page.",
+        "otp.expired": "That code has expired. Ask for a new one.",
+        "otp.no_code": "No code was sent for this sign-in. Start again from your page.",
+        "otp.too_many_attempts": "Too many wrong codes. Start again from the page you wanted to open.",
+        "otp.too_many_sends": "No more codes can be sent for this sign-in; use the last one or start again.",
+        "otp.locked_out": "This account is locked for a while after too many failed sign-ins. Try again later.",
+        "otp.not_enrolled": "This account has no authenticator app set up. Contact your administrator.",
+        "otp.already_enrolled": "An authenticator app was set up for this account meanwhile. Start again.",
+        "otp.no_address": "This account has no e-mail address a code can be sent to. Contact your administrator.",
+        "otp.unverified_address": "This account's e-mail address is not verified, so no code can be sent to it.",
+        "otp.mail_unavailable": "The code could not be sent: the mail server is not answering. Try again later.",
+        "otp.master_key_unavailable": "Second factors are not available right now; the server is misconfigured.",
+        "otp.no_user_identified": "The sign-in asked for a code before identifying you; the scheme is misconfigured.",
+    }
+)
+
 DEFAULT = "Sign-in could not be completed."
 
 # -- password sign-ins: no user enumeration (app/password_signin.py) -----------------------------
@@ -174,8 +197,10 @@ STATUSES: dict[str, int] = {
     "federation.link_locked": 403,
     "flow.needs_local_account": 403,
     "provisioning.jit_off": 403,
+    "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
+    "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }
-RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
+RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2, "otp.mail_unavailable": 30}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
 
 

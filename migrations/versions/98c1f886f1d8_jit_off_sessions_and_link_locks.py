@@ -6,7 +6,7 @@ subject and the claims passed on are kept with the session.
 ``federated_links.locked_*``: WSO2's lock by social identity.
 
 Revision ID: 98c1f886f1d8
-Revises: 03befe33ac6b
+Revises: e00715494cf6
 Create Date: 2026-12-02 11:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '98c1f886f1d8'
-down_revision = '03befe33ac6b'
+down_revision = 'e00715494cf6'
 branch_labels = None
 depends_on = None
 

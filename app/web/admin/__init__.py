@@ -84,6 +84,7 @@ def mermaid() -> Response:
 from app.web.admin import (  # noqa: E402, F401 - routes on bp
     activity,
     consent,
+    factors,
     federated_identities,
     providers,
     queries,

@@ -13,6 +13,7 @@ from app import audit, lockout, sessions
 from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
+from app.mfa import attempts, email_codes, factors
 from app.sessions import SignInSession
 
 
@@ -47,6 +48,8 @@ def delete_user(user: User, by: str) -> None:
     db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
     lockout.forget(user.id)
+    for second_factor in (factors, email_codes, attempts):  # SQLite does not cascade
+        second_factor.forget(user.id)
     db.session.delete(user)
 
 

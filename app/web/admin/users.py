@@ -10,6 +10,8 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from app import audit, federation, identity, lockout
 from app.extensions import db
 from app.identity import UserStatus
+from app.mfa import attempts as mfa_attempts
+from app.mfa import factors as mfa_factors
 from app.runtime import current
 from app.web import params
 from app.web.admin import actions, bp, queries
@@ -53,6 +55,8 @@ def user(user_id: int):
         history=audit.query(user_id=found.id, limit=queries.PAGE),
         is_self=found.id == g.admin.id,
         lockout=lockout.state_of(found.id),
+        mfa=mfa_factors.summary(found.id),
+        mfa_failures=mfa_attempts.failures_of(found.id),
     )
 
 
