@@ -35,6 +35,7 @@ from werkzeug.http import parse_cookie
 
 from app import outage, session_cache
 from app.runtime import current
+from app.scim import membership
 from app.web.gate import resource_for_target
 from app.web.messages import message_for
 
@@ -106,6 +107,8 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
         return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
     if not resource.policy.satisfied_by(checked.session, scheme.level):  # a level, or methods such as mfa
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
+    if not membership.allowed(resource.policy.groups, checked.session.user_id):
+        return _refuse("authz.not_in_group", 403)
     return _allow(checked)
 
 

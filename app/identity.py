@@ -74,6 +74,8 @@ class User(db.Model):
     __table_args__ = (
         UniqueConstraint("store", "user_name"),
         Index("uq_users_store_user_name_key", "store", "user_name_key", unique=True),
+        # a deleted user's id is never given to another: audit events, links and SCIM ids name one person
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -38,6 +38,7 @@ from app.extensions import csrf, db
 from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
+from app.scim import membership
 from app.urlpath import path_of_request_target
 from app.web import headers
 from app.web.messages import message_for, public_reason, retry_after_for, status_for
@@ -82,6 +83,8 @@ def protect() -> Response | None:
         return None
     scheme = current().schemes[resource.policy.scheme]
     if g.session is not None and resource.policy.satisfied_by(g.session, scheme.level):
+        if not membership.allowed(resource.policy.groups, g.session.user_id):
+            return error_page("authz.not_in_group", 403)
         return None
     if request.method not in ("GET", "HEAD"):
         return error_page("authn.required", 401, "Sign in first, then submit again.")

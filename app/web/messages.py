@@ -34,6 +34,7 @@ MESSAGES: dict[str, str] = {
     "authn.required": "Sign in to open this page.",
     "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
     "authn.methods_missing": "This page needs a second factor, and this sign-in did not provide one.",
+    "authz.not_in_group": "Your account is not in a group this page requires. Ask your administrator.",
     "forward_auth.untrusted_proxy": "Only a configured reverse proxy may ask about access.",
     "forward_auth.no_original_url": "The reverse proxy did not say which URL it is asking about.",
     "forward_auth.no_resource": "This address is not a resource protected by this server.",
