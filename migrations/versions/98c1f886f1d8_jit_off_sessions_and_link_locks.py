@@ -6,7 +6,7 @@ subject and the claims passed on are kept with the session.
 ``federated_links.locked_*``: WSO2's lock by social identity.
 
 Revision ID: 98c1f886f1d8
-Revises: e00715494cf6
+Revises: 9e15583b83f8
 Create Date: 2026-12-02 11:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '98c1f886f1d8'
-down_revision = 'e00715494cf6'
+down_revision = '9e15583b83f8'
 branch_labels = None
 depends_on = None
 
