@@ -11,7 +11,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import database, home, logging_setup, outage, password_signin, session_cache, stores
+from app import database, home, logging_setup, outage, password_signin, retirement, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
 from app.mfa import smtp
@@ -31,6 +31,7 @@ def create_app(
     try:
         runtime = runtime or load_runtime(settings_path)
         signin_settings = password_signin.load(runtime.settings.file)
+        retirement_settings = retirement.load(runtime.settings.file)
         smtp_settings = smtp.load(runtime.settings.file)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
@@ -80,6 +81,8 @@ def create_app(
     session_cache.init_app(app)
     csrf.init_app(app)
     _register(app)
+    with app.app_context():  # providers gone from the settings, when provider_retirement says so and confirms
+        retirement.retire_removed_at_start(retirement_settings, set(settings.identity_providers or {}))
     return app
 
 

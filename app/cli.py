@@ -26,6 +26,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(purge)
     app.cli.add_command(demo_group)
     app.cli.add_command(secrets_group)
+    from app.cli_providers import providers_group
+
+    app.cli.add_command(providers_group)
 
 
 @click.command("init-db")
@@ -63,6 +66,8 @@ def schemes_check() -> None:
     """Validate the settings and every scheme (problems stop the app from loading, as file:line: message)."""
     runtime = current()
     used = runtime.settings.application_domains.schemes_used()
+    from app.engine import lint
+
     for name, scheme in sorted(runtime.schemes.items()):
         conditions = sum(len(t.conditional) for t in scheme.orchestration.values())
         branching = f"  {conditions} conditional transition(s)" if conditions else ""
@@ -70,6 +75,8 @@ def schemes_check() -> None:
             f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  "
             f"{scheme.file}{branching}"
         )
+        for problem in lint.warnings(scheme):
+            click.echo(f"warning: {problem}")
     click.echo(f"settings ok: {runtime.settings.file}")
 
 
@@ -173,6 +180,11 @@ def _print_trace(scheme, scenario, store: str) -> None:
     if result.reason == "trace.needs_simulation":
         last = result.steps[-1]
         click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")
+    if result.federated_session is not None:  # JIT off: nothing would be written
+        principal = result.federated_session
+        click.echo(f"no local account (JIT off): {principal['provider']} subject {principal['subject']}")
+        for key, value in sorted(principal["claims"].items()):
+            click.echo(f"  {key}: {value}")
     user = result.user
     if user is not None:
         click.echo(

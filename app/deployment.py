@@ -62,6 +62,9 @@ class ForwardAuth:
     user_header: str = "X-Stepgate-User"
     attribute_headers: dict[str, str] = field(default_factory=dict)
     signin_status: int = 401  # 302 for proxies that hand the answer to the browser as it is (Traefik, Caddy)
+    # JIT-off sessions (app/federated_sessions.py): the provider and its subject; empty for local accounts
+    subject_header: str = "X-Stepgate-Subject"
+    provider_header: str = "X-Stepgate-Provider"
     amr_header: str = ""  # e.g. X-Stepgate-Amr: the session's methods, space-separated ("" sends none)
 
     def trusts(self, address: str | None) -> bool:
@@ -130,7 +133,15 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
         return ForwardAuth()
     check.unknown_keys(
         raw,
-        {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status", "amr_header"},
+        {
+            "proxies",
+            "signin_url",
+            "user_header",
+            "attribute_headers",
+            "signin_status",
+            "amr_header",
+            *_IDENTITY_HEADERS,
+        },
         "forward_auth",
     )
     signin_status = raw.get("signin_status", 401)
@@ -156,7 +167,24 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     if not isinstance(amr_header, str) or (amr_header and not HEADER_NAME.match(amr_header)):
         check.add(raw.problem("amr_header", "'amr_header' must be an HTTP header name"))
         amr_header = ""
-    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status, amr_header)
+    identity_headers = {key: _header_name(raw, key, default, check) for key, default in _IDENTITY_HEADERS.items()}
+    names = [user_header, *identity_headers.values(), *headers.values(), *([amr_header] if amr_header else [])]
+    if len({name.lower() for name in names}) < len(names):  # one header, two meanings: which would the app read?
+        check.add(raw.problem(None, f"forward_auth headers must have distinct names (given: {', '.join(names)})"))
+    return ForwardAuth(
+        proxies, signin_url, user_header, dict(headers), signin_status, amr_header=amr_header, **identity_headers
+    )
+
+
+_IDENTITY_HEADERS = {"subject_header": "X-Stepgate-Subject", "provider_header": "X-Stepgate-Provider"}
+
+
+def _header_name(raw: Located, key: str, default: str, check: Checker) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or not HEADER_NAME.match(value):
+        check.add(raw.problem(key, f"'{key}' must be an HTTP header name"))
+        return default
+    return value
 
 
 def _networks(where: Located, key: str, check: Checker) -> Networks:

@@ -137,15 +137,22 @@ def _signin_location(url: str, path: str) -> str:
 
 
 def _allow(checked: session_cache.CheckedSession | None, config) -> Answer:
+    """200 with every configured identity header, each present even when empty.
+
+    A header the answer leaves out is one the proxy may let the client's own
+    copy through for (Traefik's ``authResponseHeaders`` only replaces what it
+    gets): so every configured name is always answered, empty for nobody.
+    """
+    user = checked.user if checked is not None else None
     headers = [("Cache-Control", "no-store")]
-    if checked is not None:
-        headers.append((config.user_header, header_value(checked.session.user_name)))
-        for attribute, header in config.attribute_headers.items():
-            value = checked.attributes.get(attribute)
-            if value is not None:
-                headers.append((header, header_value(value)))
-        if config.amr_header:
-            headers.append((config.amr_header, " ".join(checked.session.amr)))
+    headers.append((config.user_header, header_value(checked.session.user_name) if checked is not None else ""))
+    headers.append((config.subject_header, header_value(getattr(user, "subject", ""))))
+    headers.append((config.provider_header, header_value(getattr(user, "provider", ""))))
+    for attribute, header in config.attribute_headers.items():
+        value = user.attributes.get(attribute) if user is not None else None
+        headers.append((header, header_value(value) if value is not None else ""))
+    if config.amr_header:
+        headers.append((config.amr_header, " ".join(checked.session.amr) if checked is not None else ""))
     return 200, headers, b""
 
 

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from app import sessions
 from app.deployment import SessionCache as CacheSettings
 from app.extensions import db
+from app.federated_sessions import FederatedSession
 from app.identity import User, UserAttribute, UserView
 from app.sessions import SignInSession, ValidSession
 from app.timeutil import utcnow
@@ -382,7 +383,7 @@ def check(token: str | None) -> CheckedSession | None:
 
 # -- noticing revocations in whatever code commits them ---------------------------------------------
 
-_WATCHED = (SignInSession, User, UserAttribute)
+_WATCHED = (SignInSession, User, UserAttribute, FederatedSession)
 
 
 @event.listens_for(Session, "before_flush")
@@ -394,7 +395,7 @@ def _note_changes(session: Session, flush_context, instances) -> None:
         if isinstance(obj, UserAttribute) and obj.user is not None and obj.user not in session.new:
             session.info[_FLAG] = True
     for obj in session.dirty:
-        if isinstance(obj, SignInSession | UserAttribute) and session.is_modified(obj):
+        if isinstance(obj, SignInSession | UserAttribute | FederatedSession) and session.is_modified(obj):
             session.info[_FLAG] = True
         elif isinstance(obj, User) and _status_changed(obj):
             session.info[_FLAG] = True

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app import identity
+from app import federated_sessions, identity
 from app.extensions import db, execute_core
 from app.identity import User, UserView
 from app.timeutil import in_seconds, utcnow
@@ -47,7 +47,7 @@ class LogoutHint:
 
 @dataclass(frozen=True)
 class ValidSession:
-    user_id: int
+    user_id: int | None  # None: a JIT-off session with no local account (app/federated_sessions.py)
     user_name: str
     level: int
     scheme: str
@@ -137,6 +137,8 @@ def check_with_user(token: str | None, connection=None) -> tuple[ValidSession, U
     """
     if not token:
         return None
+    if federated_sessions.is_federated(token):
+        return federated_sessions.check_with_user(token)
     params = {"id_digest": digest(token)}
     rows = (connection.execute(_CHECK, params) if connection is not None else execute_core(_CHECK, params)).all()
     if not rows:
@@ -149,7 +151,9 @@ def check_with_user(token: str | None, connection=None) -> tuple[ValidSession, U
 
 
 def revoke(token: str | None) -> None:
-    if token:
+    if federated_sessions.is_federated(token):
+        federated_sessions.revoke(token)
+    elif token:
         db.session.execute(update(SignInSession).where(SignInSession.id_digest == digest(token)).values(revoked=True))
 
 
@@ -157,6 +161,8 @@ def logout_hint(token: str | None) -> LogoutHint | None:
     """What RP-initiated logout needs for this cookie's session, if it is live and its provider asked for it."""
     if not token:
         return None
+    if federated_sessions.is_federated(token):
+        return federated_sessions.logout_hint(token)
     row = db.session.execute(
         select(_sessions.c.logout_provider, _sessions.c.logout_id_token).where(
             _sessions.c.id_digest == digest(token), _sessions.c.revoked.is_(False), _sessions.c.expires_at > utcnow()
@@ -174,4 +180,4 @@ def revoke_all_for(user_id: int) -> None:
 def purge_expired() -> int:
     """Delete sessions past their expiry (a revoked but unexpired row stays until then)."""
     result = db.session.execute(delete(SignInSession).where(SignInSession.expires_at <= utcnow()))
-    return result.rowcount or 0
+    return (result.rowcount or 0) + federated_sessions.purge_expired()

@@ -70,6 +70,7 @@ KNOWN_KEYS = {
     "identity_providers",
     "scheme_reload_seconds",
     "admin_group",
+    "provider_retirement",  # app/retirement.py
     *DEPLOYMENT_KEYS,
     "scim",
     "max_concurrent_provider_calls",

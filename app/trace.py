@@ -24,7 +24,13 @@ from app import federation, identity
 from app.engine.conditions import Facts, methods_of
 from app.engine.context import FlowContext, Scenario
 from app.engine.outcome import Outcome, StepResult
-from app.engine.runner import MAX_TRANSITIONS, missing_methods, note_identification
+from app.engine.runner import (
+    FEDERATED_SESSION,
+    MAX_TRANSITIONS,
+    NEEDS_LOCAL_ACCOUNT,
+    missing_methods,
+    note_identification,
+)
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
 from app.extensions import db
 
@@ -64,6 +70,7 @@ class Trace:
     reason: str | None = None
     user: TracedUser | None = None
     federated: dict | None = None
+    federated_session: dict | None = None  # JIT off: the session's provider, subject and claims; no user
     amr: list[str] = field(default_factory=list)
 
 
@@ -117,7 +124,9 @@ def run_trace(scheme: Scheme, scenario: Scenario) -> Trace:
         _walk(scheme, scenario, data, trace)
         trace.federated = data.get("federated")
         trace.amr = methods_of(data)
-        if trace.result == SUCCESS:
+        if trace.result == SUCCESS and data.get("user_id") is None:
+            trace.federated_session = data.get(FEDERATED_SESSION)
+        elif trace.result == SUCCESS:
             trace.user = _traced_user(data["user_id"], newest_before)
         return trace
 
@@ -126,6 +135,9 @@ def _walk(scheme: Scheme, scenario: Scenario, data: dict[str, Any], trace: Trace
     current, secrets = scheme.initial_step, {}
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[current]
+        if data.get(FEDERATED_SESSION) and getattr(step.plugin, "needs_local_account", False):
+            trace.reason = NEEDS_LOCAL_ACCOUNT
+            return
         ctx = FlowContext("dry-run", scheme.name, step.name, data, secrets, None, "/")
         before = data.get("user_id")
         result, simulated = _run(step.plugin, ctx, scenario)
@@ -150,7 +162,7 @@ def _walk(scheme: Scheme, scenario: Scenario, data: dict[str, Any], trace: Trace
             )
         )
         if target == SUCCESS:
-            if data.get("user_id") is None:
+            if data.get("user_id") is None and not data.get(FEDERATED_SESSION):
                 trace.reason = "flow.no_user_identified"
                 return
             if missing_methods(data):

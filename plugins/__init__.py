@@ -6,6 +6,7 @@ Third-party plugins join through the ``stepgate.plugins`` entry point group.
 from plugins.consent import ConsentPlugin
 from plugins.credential_collector import CredentialCollectorPlugin
 from plugins.email_otp import EmailOTPPlugin
+from plugins.federated_session import FederatedSessionPlugin
 from plugins.identifier_first import IdentifierFirstPlugin
 from plugins.oauth_user_self_registration import OAuthUserSelfRegistrationPlugin
 from plugins.openid_connect import OpenIDConnectPlugin
@@ -20,3 +21,4 @@ ALL += [OpenIDConnectPlugin, OAuthUserSelfRegistrationPlugin]
 ALL += [IdentifierFirstPlugin, SessionIdentificationPlugin]
 ALL += [ConsentPlugin, UserNamePromptPlugin]
 ALL += [TOTPPlugin, EmailOTPPlugin]
+ALL += [FederatedSessionPlugin]

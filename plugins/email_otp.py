@@ -44,6 +44,7 @@ class EmailOTPPlugin(Plugin):
     name = "EmailOTPPlugin"
     description = "Sends a one-time code to the user's e-mail address and checks it."
     Params = Params
+    needs_local_account = True  # Asgardeo: MFA needs a local account; after JIT off: flow.needs_local_account
 
     @classmethod
     def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:

@@ -72,6 +72,7 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
     name = "OAuthUserSelfRegistrationPlugin"
     description = "Creates the account of a person signed in at an OpenID provider (JIT auto-provisioning)."
     Params = Params
+    needs_local_account = True  # it writes one: never after JIT off (FederatedSessionPlugin)
 
     def __init__(self, params: Params, settings=None):
         super().__init__(params, settings)
@@ -151,6 +152,9 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
         user_name = ctx.values.get("USERNAME")
         if not federated or not user_name:
             return StepResult.error("registration.no_federated_identity")
+        provider = (getattr(self.settings, "identity_providers", None) or {}).get(federated["provider"])
+        if provider is not None and not provider.jit_provisioning:  # Asgardeo's JIT off: nothing is written
+            return StepResult.error("provisioning.jit_off", {"provider": provider.name})
         password = ctx.secrets.get(self.params.autoprovision_password_param)
         if password is not None:
             problem = self._check_password(password, ctx.secrets.get(self.params.autoprovision_password_confirm_param))

@@ -45,6 +45,7 @@ class TOTPPlugin(Plugin):
     name = "TOTPPlugin"
     description = "Asks for a time-based one-time code (RFC 6238); enrols an authenticator app in the flow."
     Params = Params
+    needs_local_account = True  # Asgardeo: MFA needs a local account; after JIT off: flow.needs_local_account
 
     @classmethod
     def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:

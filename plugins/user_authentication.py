@@ -23,6 +23,7 @@ class UserAuthenticationPlugin(Plugin):
     name = "UserAuthenticationPlugin"
     description = "Verifies the password collected by a CredentialCollectorPlugin step."
     Params = Params
+    needs_local_account = True  # after JIT off (FederatedSessionPlugin) the flow ends: flow.needs_local_account
 
     def process(self, ctx: FlowContext) -> StepResult:
         password = ctx.secrets.get(self.params.KEY_PASSWORD_PARAM)

@@ -56,6 +56,7 @@ class UserIdentificationPlugin(Plugin):
     name = "UserIdentificationPlugin"
     description = "Finds the user in an identity store by one attribute and a value from the flow."
     Params = Params
+    needs_local_account = True  # after JIT off (FederatedSessionPlugin) the flow ends: flow.needs_local_account
 
     def __init__(self, params: Params, settings=None):
         super().__init__(params, settings)
@@ -110,6 +111,10 @@ class UserIdentificationPlugin(Plugin):
         return StepResult.failure(cause)
 
     def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:
+        if federation.locked_link(federated["issuer"], federated["subject"]) is not None:
+            # WSO2's lock by social identity: this way in is closed, the account's others are not. An ERROR,
+            # so a JIT scheme's On Failure never provisions the person again.
+            return StepResult.error("federation.link_locked", {"provider": federated["provider"]})
         user = federation.find_linked_user(federated["issuer"], federated["subject"])
         if user is not None:
             try:

@@ -8,6 +8,10 @@ JSON-serialisable. Its documented keys, shared by convention between plugins:
 - ``user_id``: the identified user; a flow can only reach ``success`` with one.
 - ``error``: the reason code of the last failed attempt, shown on a re-prompt.
 - ``federated``: the federated identity (issuer, subject, claims) of an IdP step.
+- ``federated_session``: set by a step that turns JIT provisioning off (Asgardeo):
+  the flow may succeed with no ``user_id``, on this federated identity and the
+  claims it passes on; a later step that needs a local account
+  (``Plugin.needs_local_account``) ends the flow with ``flow.needs_local_account``.
 - ``amr``: authentication methods used in this flow (``add_method``: ``pwd``, ``otp``, ``fed``, ``mfa``,
   ``idp:<upstream value>``); the session keeps them.
 - ``identified_by``: ``{step, plugin}`` of the step that identified the user (set by the runner).

@@ -42,6 +42,12 @@ class Plugin:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
+    needs_local_account: ClassVar[bool] = False
+    """True for a step that works on the local account (a password, an identification in the store): after a
+    step that turned JIT provisioning off it ends the flow with ``flow.needs_local_account`` (Asgardeo)."""
+    opens_federated_session: ClassVar[bool] = False
+    """True for a step that may turn JIT provisioning off; ``schemes check`` warns about a step that needs a
+    local account after it."""
 
     def __init__(self, params: Any, settings: Any = None):
         self.params = params

@@ -24,6 +24,10 @@ from app.engine.scheme import FAILURE, SUCCESS, Scheme
 
 log = logging.getLogger("stepgate.engine")
 
+FEDERATED_SESSION = "federated_session"
+"""Flow data key of a JIT-off sign-in (app/engine/context.py); the engine reads it, never which plugin set it."""
+NEEDS_LOCAL_ACCOUNT = "flow.needs_local_account"
+
 MAX_TRANSITIONS = 32
 """OAM graphs may loop back; one request may take at most this many transitions."""
 
@@ -53,7 +57,7 @@ class Respond:
 
 @dataclass(frozen=True)
 class Succeeded:
-    user_id: int
+    user_id: int | None  # None: a JIT-off session on ``state.data["federated_session"]``, no local account
     level: int
     amr: tuple[str, ...] = ()
 
@@ -92,6 +96,9 @@ def advance(
         submission = None
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[state.current_step]
+        if state.data.get(FEDERATED_SESSION) and getattr(step.plugin, "needs_local_account", False):
+            log.warning("scheme %s: step %s needs a local account, and JIT provisioning is off", scheme.name, step.name)
+            return Failed(NEEDS_LOCAL_ACCOUNT, step.name)
         ctx = FlowContext(
             state.id,
             scheme.name,
@@ -117,14 +124,14 @@ def advance(
         state.waiting = False
         target = scheme.next_step(step.name, result.outcome, Facts(state.data, attributes_of))
         if target == SUCCESS:
-            if state.data.get("user_id") is None:
+            if state.data.get("user_id") is None and not state.data.get(FEDERATED_SESSION):
                 log.error("scheme %s reached success at %s without identifying a user", scheme.name, step.name)
                 return Failed("flow.no_user_identified", step.name)
             if missing := missing_methods(state.data):
                 log.warning("scheme %s reached success without the required methods %s", scheme.name, missing)
                 return Failed("authn.methods_missing", step.name)
             state.data.pop("error", None)
-            return Succeeded(state.data["user_id"], scheme.level, tuple(methods_of(state.data)))
+            return Succeeded(state.data.get("user_id"), scheme.level, tuple(methods_of(state.data)))
         if target == FAILURE:
             reason = result.reason or f"{result.outcome.value}.unspecified"
             if result.outcome is Outcome.FAILURE and state.prompt_step:

@@ -41,6 +41,8 @@ KNOWN = {
     "trusted_audiences",
     "max_age",
     "acr_values",
+    "jit_provisioning",
+    "lock_synced_attributes",
     "mfa_amr_values",
     "mfa_acr_values",
 }
@@ -88,6 +90,11 @@ class IdentityProvider:
     """Sent as ``max_age``; the ID token's ``auth_time`` must then be within it (rule 13)."""
     acr_values: tuple[str, ...] = ()
     """Sent as ``acr_values``; the ID token's ``acr`` must then be one of them (rule 12)."""
+    jit_provisioning: bool = True
+    """Asgardeo's per-connection switch: false writes nothing to the identity store for this provider's people
+    (docs/jit-off-and-enhanced-jit.md)."""
+    lock_synced_attributes: bool = False
+    """WSO2's enhanced JIT: attributes synced from this provider with ``force`` are read-only locally."""
     mfa_amr_values: tuple[str, ...] = ()
     """Upstream ``amr`` values this provider is trusted to assert as a second factor (e.g. ``mfa``, ``otp``)."""
     mfa_acr_values: tuple[str, ...] = ()
@@ -165,6 +172,8 @@ def _provider(name: str, body: Located, check: Checker) -> IdentityProvider | No
         scopes=tuple(scopes),
         token_endpoint_auth_method=method,
         trust_email=_bool(body, "trust_email", False, check),
+        jit_provisioning=_bool(body, "jit_provisioning", True, check),
+        lock_synced_attributes=_bool(body, "lock_synced_attributes", False, check),
         display_name=str(body.get("display_name") or ""),
         enabled=enabled,
         **_logout_settings(name, body, check),

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from app import audit, federation, identity, lockout, registrations, sessions
 from app.extensions import db
 from app.identity import User, UserStatus
+from app.scim import synced
 from app.scim.errors import ScimError, invalid_value
 from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
@@ -110,6 +111,7 @@ def create(store: str, data: UserInput) -> User:
 
 def replace(user: User, data: UserInput) -> User:
     """Store a full representation: mapped attributes it leaves out are removed; no password keeps the old one."""
+    synced.refuse_read_only(user, data.attributes)  # WSO2's enhanced JIT: what the provider forces stays
     user.user_name = data.user_name
     stored = user.attributes
     changed = [name for name, value in data.attributes.items() if stored.get(name) != value]

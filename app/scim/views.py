@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 
 from app.extensions import csrf, db
 from app.runtime import current
-from app.scim import discovery, etag, groups, query, selection, users
+from app.scim import discovery, etag, groups, query, selection, synced, users
 from app.scim import filter as filter_language
 from app.scim.attributes import user_schemas as user_schemas_for
 from app.scim.config import ScimSettings
@@ -307,7 +307,7 @@ def resource_type(name: str) -> Response:
 @bp.get("/Schemas")
 def schemas() -> Response:
     declared = discovery.all_schemas(user_schemas())
-    found = [discovery.schema(urn, attributes, _base()) for urn, attributes in declared.items()]
+    found = [_annotated(discovery.schema(urn, attributes, _base())) for urn, attributes in declared.items()]
     return list_response(found, len(found), 1, ([], []))
 
 
@@ -316,7 +316,13 @@ def schema(urn: str) -> Response:
     declared = discovery.all_schemas(user_schemas())
     if urn not in declared:
         raise ScimError(404, f"no schema '{urn}'")
-    return scim_response(discovery.schema(urn, declared[urn], _base()))
+    return scim_response(_annotated(discovery.schema(urn, declared[urn], _base())))
+
+
+def _annotated(document: dict) -> dict:
+    """A schema with the attributes an identity provider forces marked readOnly (app/scim/synced.py)."""
+    settings = _settings()
+    return synced.annotate(document, settings.attribute_mapping, settings.identity_store)
 
 
 from app.scim import group_views, search_views  # noqa: E402,F401 - register /Groups and /.search on bp

@@ -35,6 +35,14 @@ class FederatedLink(db.Model):
     provider: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # WSO2's "lock by social identity": this way in is refused; the account's other ways in are not
+    locked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    locked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    lock_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
 
 
 _links = FederatedLink.__table__
@@ -131,3 +139,18 @@ def unlink_user(user_id: int, issuer: str | None = None) -> int:
     if issuer is not None:
         statement = statement.where(FederatedLink.issuer == issuer)
     return db.session.execute(statement).rowcount
+
+
+def locked_link(issuer: str, subject: str) -> FederatedLink | None:
+    """The link of this federated identity if an administrator locked it, else None (one indexed probe)."""
+    return db.session.scalar(
+        select(FederatedLink).where(
+            FederatedLink.issuer == issuer, FederatedLink.subject == subject, FederatedLink.locked_at.is_not(None)
+        )
+    )
+
+
+def find_link(issuer: str, subject: str) -> FederatedLink | None:
+    return db.session.scalar(
+        select(FederatedLink).where(FederatedLink.issuer == issuer, FederatedLink.subject == subject)
+    )

@@ -17,11 +17,22 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import audit, federation, flows, identity, metrics, outage, routing, session_cache, sessions
+from app import (
+    audit,
+    federated_sessions,
+    federation,
+    flows,
+    identity,
+    metrics,
+    outage,
+    routing,
+    session_cache,
+    sessions,
+)
 from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
-from app.engine.runner import Failed, FlowState, Respond, Succeeded, advance
+from app.engine.runner import FEDERATED_SESSION, Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import csrf, db
 from app.oidc import logout as rp_logout
@@ -221,18 +232,31 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     hint = rp_logout.take_hint(state.data)  # the ID token goes to the session row, not the finished flow's
     flows.save(flow, status="done")
     sessions.revoke(request.cookies.get(SESSION_COOKIE))  # a new id after sign-in: no session fixation
-    user = identity.recall(result.user_id)  # as the steps read or provisioned it, if nothing changed it since
-    token, session = sessions.open_session(
-        result.user_id,
-        user.user_name if user else "",
-        routing.level_after(state.data, result.user_id, result.level),
-        scheme.name,
-        current().settings.session_lifetime_seconds,
-        logout=hint,
-        amr=result.amr,
-    )
-    federation.signed_in_through(state.data.get("federated"), result.user_id)
-    audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
+    if result.user_id is None:  # JIT off (Asgardeo): a session on the federated identity, no local account
+        principal = state.data[FEDERATED_SESSION]
+        token, session, user = federated_sessions.open_session(
+            principal, result.level, scheme.name, current().settings.session_lifetime_seconds, logout=hint
+        )
+        audit.record(
+            "signin.success",
+            flow_id=state.id,
+            scheme=scheme.name,
+            outcome="success",
+            detail={"provider": principal["provider"], "subject": principal["subject"], "local_account": False},
+        )
+    else:
+        user = identity.recall(result.user_id)  # as the steps read or provisioned it, if nothing changed it since
+        token, session = sessions.open_session(
+            result.user_id,
+            user.user_name if user else "",
+            routing.level_after(state.data, result.user_id, result.level),
+            scheme.name,
+            current().settings.session_lifetime_seconds,
+            logout=hint,
+            amr=result.amr,
+        )
+        federation.signed_in_through(state.data.get("federated"), result.user_id)
+        audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")
     db.session.commit()
     began = g.get("stepgate_generation")
     if user is not None and user.active and began is not None:

@@ -132,6 +132,22 @@ MESSAGES: dict[str, str] = {
     "registration.password_no_digit": "This password does not meet the password policy: it has no digit.",
     "registration.password_no_symbol": "This password does not meet the password policy: it has no symbol.",
 }
+# Asgardeo's JIT off and WSO2's enhanced JIT (docs/jit-off-and-enhanced-jit.md)
+MESSAGES |= {
+    "flow.needs_local_account": (
+        "This sign-in needs a local account, and none is created for people of your identity provider "
+        "(just-in-time provisioning is off). Contact your administrator."
+    ),
+    "provisioning.jit_off": "Accounts are not created for people of this identity provider. Contact an administrator.",
+    "federated_session.no_identity": "This sign-in needs a sign-in at an identity provider first.",
+    "federation.link_locked": (
+        "Signing in through this identity provider account is locked for your account. "
+        "Use another way in, or contact your administrator."
+    ),
+    "user.federated_only": "You are signed in through your identity provider without a local account here.",
+    "attribute.read_only": "This attribute is kept in sync by the user's identity provider and can't be changed here.",
+    "admin.bad_attribute": "That is not a valid attribute name.",
+}
 
 # second factors (app/mfa/, plugins/totp.py, plugins/email_otp.py); asked only after the first factor
 MESSAGES.update(
@@ -183,6 +199,9 @@ STATUSES: dict[str, int] = {
     "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
+    "federation.link_locked": 403,
+    "flow.needs_local_account": 403,
+    "provisioning.jit_off": 403,
     "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
     "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }

@@ -31,7 +31,7 @@ def require_admin() -> Response | None:
     session = g.get("session")
     if session is None:
         return error_page("authn.required", 401, "Sign in as an administrator first.")
-    user = identity.get_user(session.user_id)
+    user = identity.get_user(session.user_id) if session.user_id is not None else None  # None: JIT off, no account
     if user is None or current().settings.admin_group not in groups_of(user):
         log.warning("refused the admin console to user %s at %s", session.user_name, request.path)
         audit.record("admin.forbidden", user_id=session.user_id, detail={"path": request.path})
@@ -85,6 +85,7 @@ from app.web.admin import (  # noqa: E402, F401 - routes on bp
     activity,
     consent,
     factors,
+    federated_identities,
     providers,
     queries,
     registrations,

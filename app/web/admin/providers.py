@@ -21,6 +21,7 @@ from app.runtime import current
 from app.web.admin import bp
 
 SHOWN = ("display_name", "issuer", "client_id", "scopes", "token_endpoint_auth_method", "trust_email", "enabled")
+SHOWN += ("jit_provisioning", "lock_synced_attributes")  # Asgardeo's JIT off, WSO2's enhanced JIT
 RECENT_EVENTS = 10_000
 
 
