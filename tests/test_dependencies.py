@@ -41,8 +41,8 @@ def imported_distributions(*folders: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for folder in folders:
         for path in (ROOT / folder).rglob("*.py"):
-            if "node_modules" in path.parts:
-                continue
+            if "node_modules" in path.parts or path.is_relative_to(ROOT / "bench" / "peers"):
+                continue  # bench/peers: the benchmark peer (Django) runs in a venv of its own, never stepgate's
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):
                     modules = [alias.name for alias in node.names]

@@ -15,6 +15,24 @@ from app.yamlsource import ConfigError
 from tests.jit_people import PASSWORD, provisioned_without_password, signed_in
 from tests.jit_steps import provider_sign_in
 
+NAMING_DEVOP = ("AsgardeoMfaScheme.yaml", "IdentifierFirstScheme.yaml")
+"""Shipped schemes whose domain tables name devop: a site without devop can't load them, as an operator's can't."""
+
+
+@pytest.fixture
+def make_settings(make_settings):
+    """Sites that drop devop from their settings drop the shipped schemes that name it, as an operator would."""
+
+    def make(*args, **kwargs):
+        path = make_settings(*args, **kwargs)
+        providers = (kwargs.get("extra") or {}).get("identity_providers")
+        if providers is not None and "devop" not in providers:
+            for name in NAMING_DEVOP:
+                (path.parent.parent / "schemes" / name).unlink(missing_ok=True)
+        return path
+
+    return make
+
 
 def retire(site, *args):
     return site.app.test_cli_runner().invoke(args=["providers", "retire", *args])

@@ -9,25 +9,38 @@ and keeps every row, index and reference.
 from __future__ import annotations
 
 import flask_migrate
-from sqlalchemy import inspect, select
+from sqlalchemy import delete, insert, inspect, select
 
 from app import audit, create_app, identity
 from app.extensions import db
+from app.passwords import hash_password
+from app.timeutil import utcnow
 
-PREVIOUS_HEAD = "4d292d575751"
+PREVIOUS_HEAD = "e00715494cf6"
+"""The revision before 9e15583b83f8. Rows are written with Core inserts naming only the columns that exist
+there: the models describe the newest schema (later migrations add columns, such as users.external_id)."""
+
+
+def _old_user(name: str, password: str | None) -> int:
+    users = identity.User.__table__
+    now = utcnow()
+    row = {"store": "default", "user_name": name, "user_name_key": name, "status": "active", "created_at": now}
+    row |= {"updated_at": now, "password_hash": hash_password(password) if password else None}
+    return db.session.execute(insert(users).values(**row)).inserted_primary_key[0]
 
 
 def test_the_migration_keeps_users_and_stops_id_reuse(make_settings, empty_database_url):
     app = create_app(make_settings(extra={"database_url": empty_database_url}), testing=True)
     with app.app_context():
         flask_migrate.upgrade(revision=PREVIOUS_HEAD)
-        first = identity.create_user("default", "alice", {"mail": "alice@example.org"}, "alice's password 1")
-        second = identity.create_user("default", "bob", {}, None)
+        first_id = _old_user("alice", "alice's password 1")
+        attribute = {"user_id": first_id, "name": "mail", "value": "alice@example.org", "source": "admin"}
+        db.session.execute(insert(identity.UserAttribute.__table__).values(**attribute, verified=True, set_at=utcnow()))
+        second_id = _old_user("bob", None)
         db.session.commit()
-        first_id, second_id = first.id, second.id
         audit.record("user.created", user_id=second_id, detail={"user_name": "bob"})
-        db.session.delete(second)  # bob, the highest id, is deleted before the migration
-        db.session.commit()
+        db.session.execute(delete(identity.User.__table__).where(identity.User.__table__.c.id == second_id))
+        db.session.commit()  # bob, the highest id, is deleted before the migration
         db.session.remove()
 
         flask_migrate.upgrade()

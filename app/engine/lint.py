@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from app.engine.outcome import Outcome
 from app.engine.scheme import TERMINALS, Scheme
 from app.yamlsource import Problem
 
@@ -20,7 +21,7 @@ def warnings(scheme: Scheme) -> list[Problem]:
     for name, step in scheme.steps.items():
         if not getattr(step.plugin, "opens_federated_session", False):
             continue
-        for later in _reachable(scheme, scheme.orchestration[name].on_success):
+        for later in _reachable_after_success(scheme, name):
             plugin = scheme.steps[later].plugin
             if getattr(plugin, "needs_local_account", False):
                 found.append(
@@ -35,13 +36,12 @@ def warnings(scheme: Scheme) -> list[Problem]:
     return found
 
 
-def _reachable(scheme: Scheme, start: str) -> list[str]:
-    if start in TERMINALS:
-        return []
-    seen, queue = [start], deque([start])
+def _reachable_after_success(scheme: Scheme, step: str) -> list[str]:
+    starts = [b.goto for b in scheme.orchestration[step].branches(Outcome.SUCCESS) if b.goto not in TERMINALS]
+    seen, queue = list(dict.fromkeys(starts)), deque(dict.fromkeys(starts))
     while queue:
         transitions = scheme.orchestration[queue.popleft()]
-        for target in (transitions.on_success, transitions.on_failure, transitions.on_error):
+        for target in transitions.all_targets():  # conditional branches included
             if target not in TERMINALS and target not in seen:
                 seen.append(target)
                 queue.append(target)
