@@ -62,6 +62,7 @@ SERIAL_MODULES = {
 SERIAL_TESTS = {
     "test_scheme_reload::test_each_gunicorn_worker_reloads_on_its_own",
     "test_oidc_transport::test_a_token_endpoint_slower_than_the_read_timeout_is_idp_timeout",  # asserts < 0.9 s
+    "test_oidc_transport::test_each_request_thread_has_its_own_connection",  # 4 threads must not meet the bulkhead
     "test_account_lockout::test_the_lockout_ends_by_itself_after_its_duration",  # a 1 s lockout
     "test_account_lockout::test_failures_outside_the_window_do_not_add_up",  # a 1 s window
     "test_signin_throttling::test_the_budget_comes_back_when_the_window_ends",  # a 5 s window
