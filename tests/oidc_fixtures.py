@@ -283,7 +283,8 @@ def rogue_site(make_jit_site, rogue_op: RogueProvider, **provider_settings) -> J
     """A stepgate whose ``/demo/rogue/`` signs in through ``rogue_op`` (``provider_settings`` added to its own)."""
     return make_jit_site(
         with_devop=False,
-        providers={"rogue": rogue_op.settings(**provider_settings)},
+        # 5 s, not the rogue's 1 s: these sites test what a token says, not timeouts, on a machine that may be busy
+        providers={"rogue": rogue_op.settings(**{"read_timeout": 5, **provider_settings})},
         schemes={"RogueScheme.yaml": ROGUE_JIT_SCHEME},
         policies={"Rogue": {"scheme": "RogueScheme"}},
         resources=[{"url": "/demo/rogue/**", "policy": "Rogue"}],

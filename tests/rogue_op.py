@@ -131,7 +131,7 @@ class RogueProvider:
             "issuer": self.issuer,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
-            "read_timeout": 5,  # a busy machine (parallel tests) may take over a second to answer
+            "read_timeout": 1,
             "jwks_min_refresh_seconds": 0,
             **extra,
         }
