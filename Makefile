@@ -7,13 +7,26 @@ STAMP := $(VENV)/.installed
 MERMAID := admin-assets/node_modules/mermaid/dist/mermaid.min.js
 DEVOP := devop/node_modules/.package-lock.json
 
-.PHONY: run test lint format serve bench bench-admin clean
+.PHONY: run test lint format serve bench bench-admin clean lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions (and hashes) pinned in requirements.lock, then stepgate itself on top:
+# a new release of a dependency changes nothing until `make lock` is run and its result committed.
+$(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,postgres,serve]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Re-pin every dependency (pyproject.toml's, with the test, postgres, serve and graph extras) to today's releases.
+LOCK_VENV := $(VENV)-lock
+lock:
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet pip-tools
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --strip-extras --generate-hashes --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --extra test --extra postgres --extra serve --extra graph \
+		--output-file requirements.lock pyproject.toml
+	rm -rf $(LOCK_VENV)
 
 # The admin console's Mermaid, from npm (admin-assets/package-lock.json); no CDN is reachable.
 $(MERMAID): admin-assets/package.json admin-assets/package-lock.json
@@ -58,13 +71,10 @@ serve: $(STAMP) $(MERMAID)
 	$(FLASK) db upgrade
 	$(BIN)/gunicorn -c config/gunicorn.conf.py 'app:create_app()'
 
+# Every benchmark in turn (bench/all.py); the figures go into docs/benchmarks.md. wrk is installed from Debian
+# when missing and running as root; the django-allauth peer gets its own venv (bench/peers/.venv-allauth).
 bench: $(STAMP) $(DEVOP)
-	$(BIN)/python -m bench.session_check
-	$(BIN)/python -m bench.federated_signin
-	$(BIN)/python -m bench.identification
-	$(BIN)/python -m bench.enumeration
-	$(BIN)/python -m bench.path_judgement
-	$(BIN)/python -m bench.provider_brownout
+	$(BIN)/python -m bench.all
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache devop/node_modules admin-assets/node_modules

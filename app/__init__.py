@@ -11,16 +11,17 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import database, logging_setup, outage, password_signin, session_cache
+from app import database, home, logging_setup, outage, password_signin, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
+from app.mfa import smtp
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
 from app.web import headers, params, request_limits
 from app.web.cookie_session import CookieSessionInterface
 from app.yamlsource import ConfigError
 
 log = logging.getLogger("stepgate")
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = home.shipped_root() / "migrations"
 
 
 def create_app(
@@ -30,6 +31,7 @@ def create_app(
     try:
         runtime = runtime or load_runtime(settings_path)
         signin_settings = password_signin.load(runtime.settings.file)
+        smtp_settings = smtp.load(runtime.settings.file)
     except ConfigError as exc:
         if click.get_current_context(silent=True) is not None:
             click.echo(str(exc), err=True)
@@ -62,9 +64,12 @@ def create_app(
     app.extensions["stepgate"] = runtime
     request_limits.configure(app, settings.request_limits)
     password_signin.init_app(app, signin_settings)
+    smtp.init_app(app, smtp_settings)  # the e-mail one-time codes' mail server (app/mfa/smtp.py)
+    stores.init_app(app, settings.identity_stores)  # app/stores/: SQL, LDAP or a third-party kind
     app.session_interface = CookieSessionInterface()
-    from app.web import edge
+    from app.web import edge, health
 
+    health.init_app(app)  # /healthz, /readyz: inside the path prefix, before the Host check and the session
     edge.init_app(app, settings.external)  # trusted proxies, the path prefix, the Host check
     app.wsgi_app = ForwardAuthMiddleware(app.wsgi_app, app)
     db.init_app(app)
@@ -82,13 +87,14 @@ def _register(app: Flask) -> None:
     """Blueprints, commands and hooks of every area, in one place."""
     from app import cli, reload
     from app.scim import views as scim_views
-    from app.web import admin, demo, gate, metrics, oidc, regdata
+    from app.web import admin, demo, errors, gate, metrics, oidc, regdata
 
     for blueprint in (gate.bp, oidc.bp, regdata.bp, scim_views.bp, metrics.bp, admin.bp, demo.bp):
         app.register_blueprint(blueprint)
     cli.register(app)
     reload.init_app(app)
     headers.init_app(app)
+    errors.init_app(app)  # after the blueprints: an area's own handler for every HTTPException answers first
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError):

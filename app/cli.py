@@ -12,9 +12,10 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, lockout, password_signin, sessions, throttling, usernames
+from app import audit, identity, lockout, password_signin, sessions, stores, throttling, usernames
 from app.extensions import db
 from app.runtime import current
+from app.stores.base import StoreError
 
 
 def register(app: Flask) -> None:
@@ -43,9 +44,13 @@ def purge() -> None:
 
     counts = (flows.purge_expired(), registrations.purge_expired(), sessions.purge_expired())
     windows = throttling.purge_expired(password_signin.current_settings().throttling)
+    from app.mfa import email_codes
+
+    codes = email_codes.purge_expired()
     db.session.commit()
     click.echo("purged {} expired flows, {} expired registration records, {} expired sessions".format(*counts))
     click.echo(f"purged {windows} ended sign-in throttling windows")
+    click.echo(f"purged {codes} expired e-mail codes")
 
 
 @click.group("schemes", cls=AppGroup)
@@ -59,8 +64,11 @@ def schemes_check() -> None:
     runtime = current()
     used = runtime.settings.application_domains.schemes_used()
     for name, scheme in sorted(runtime.schemes.items()):
+        conditions = sum(len(t.conditional) for t in scheme.orchestration.values())
+        branching = f"  {conditions} conditional transition(s)" if conditions else ""
         click.echo(
-            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  {scheme.file}"
+            f"ok  {name:32} {len(scheme.steps)} steps  used by {len(used.get(name, []))} resource(s)  "
+            f"{scheme.file}{branching}"
         )
     click.echo(f"settings ok: {runtime.settings.file}")
 
@@ -154,11 +162,14 @@ def _print_trace(scheme, scenario, store: str) -> None:
     plugin_width = max((len(s.plugin) for s in result.steps), default=6)
     for i, step in enumerate(result.steps, 1):
         how = " (simulated)" if step.simulated else ""
+        why = f" [{step.condition}]" if step.condition else ""
         click.echo(
             f"{i:2}. {step.step.ljust(width)}  {step.plugin.ljust(plugin_width)}  {step.outcome:9} "
-            f"{(step.reason or '-'):28} -> {step.transition}{how}"
+            f"{(step.reason or '-'):28} -> {step.transition}{why}{how}"
         )
     click.echo(f"result: {result.result}" + (f" ({result.reason})" if result.reason else ""))
+    if result.amr:
+        click.echo(f"amr: {' '.join(result.amr)}")
     if result.reason == "trace.needs_simulation":
         last = result.steps[-1]
         click.echo(f"  {last.step} would wait for the browser, and {last.plugin} has no simulation for a dry run")
@@ -225,9 +236,13 @@ def users_add(user_name: str, store: str, password: str | None, attrs: tuple[str
     except usernames.UserNameRefused as exc:
         raise click.BadParameter(str(exc), param_hint="USER_NAME") from None
     attributes = dict(_pair(a) for a in attrs)
-    identity.create_user(store, user_name, attributes, password, provenance=identity.ADMIN)
     try:
+        stores.get(store).create(user_name, attributes, password=password, provenance=identity.ADMIN)
         db.session.commit()
+    except StoreError as exc:  # a directory that holds the name, is read-only or does not answer
+        db.session.rollback()
+        click.echo(f"user '{user_name}' not created in store '{store}': {exc}", err=True)
+        sys.exit(1)
     except IntegrityError:
         db.session.rollback()
         taken = identity.find_by_user_name(store, user_name)
@@ -297,7 +312,8 @@ def users_unlock(user_name: str, store: str) -> None:
 
 def _set_status(store: str, user_name: str, status: identity.UserStatus) -> None:
     user = _user(store, user_name)
-    old, user.status = user.status, status.value
+    old = user.status
+    stores.get(store).set_status(user.view(), status)  # where the store keeps it (a directory's convention)
     if status is not identity.UserStatus.ACTIVE:
         sessions.revoke_all_for(user.id)
     audit.record("user.status", user_id=user.id, detail={"old": old, "new": status.value, "by": "cli"})

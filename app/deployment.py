@@ -62,6 +62,7 @@ class ForwardAuth:
     user_header: str = "X-Stepgate-User"
     attribute_headers: dict[str, str] = field(default_factory=dict)
     signin_status: int = 401  # 302 for proxies that hand the answer to the browser as it is (Traefik, Caddy)
+    amr_header: str = ""  # e.g. X-Stepgate-Amr: the session's methods, space-separated ("" sends none)
 
     def trusts(self, address: str | None) -> bool:
         return Networks(self.proxies).trusts(address)
@@ -128,7 +129,9 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     if raw is None:
         return ForwardAuth()
     check.unknown_keys(
-        raw, {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status"}, "forward_auth"
+        raw,
+        {"proxies", "signin_url", "user_header", "attribute_headers", "signin_status", "amr_header"},
+        "forward_auth",
     )
     signin_status = raw.get("signin_status", 401)
     if signin_status not in (401, 302):
@@ -149,7 +152,11 @@ def _forward_auth(doc: Located, check: Checker) -> ForwardAuth:
     ):
         check.add(raw.problem("attribute_headers", "'attribute_headers' must map attribute names to header names"))
         headers = {}
-    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status)
+    amr_header = raw.get("amr_header", "")
+    if not isinstance(amr_header, str) or (amr_header and not HEADER_NAME.match(amr_header)):
+        check.add(raw.problem("amr_header", "'amr_header' must be an HTTP header name"))
+        amr_header = ""
+    return ForwardAuth(proxies, signin_url, user_header, dict(headers), signin_status, amr_header)
 
 
 def _networks(where: Located, key: str, check: Checker) -> Networks:

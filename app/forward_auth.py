@@ -35,6 +35,7 @@ from werkzeug.http import parse_cookie
 
 from app import outage, session_cache
 from app.runtime import current
+from app.scim import membership
 from app.web.gate import resource_for_target
 from app.web.messages import message_for
 
@@ -77,7 +78,8 @@ class ForwardAuthMiddleware:
 
 def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
     """The forward-auth answer for a proxy at ``peer`` asking with ``headers``."""
-    settings = current().settings
+    runtime = current()  # once: each lookup goes through Flask's context-local proxy
+    settings = runtime.settings
     config = settings.deployment.forward_auth
     if not config.trusts(peer):
         log.warning("forward-auth refused: %s is not a configured proxy", peer)
@@ -96,17 +98,19 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
         log.info("forward-auth refused %s %s: no configured resource", method, url)
         return _refuse("forward_auth.no_resource", 403)
     try:
-        checked = session_cache.check(session_cookie)
+        checked = session_cache.check_uncached_in_request(session_cookie)  # one check per request here: no memo
     except Exception as exc:
         return _unavailable(exc)
     if resource.policy.public:
-        return _allow(checked)
-    scheme = current().schemes[resource.policy.scheme]
+        return _allow(checked, config)
+    scheme = runtime.schemes[resource.policy.scheme]
     if checked is None:
         return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
-    if checked.session.level < scheme.level:
+    if not resource.policy.satisfied_by(checked.session, scheme.level):  # a level, or methods such as mfa
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
-    return _allow(checked)
+    if not membership.allowed(resource.policy.groups, checked.session.user_id):
+        return _refuse("authz.not_in_group", 403)
+    return _allow(checked, config)
 
 
 def original_request(headers) -> tuple[str, str, str, str] | None:
@@ -132,15 +136,16 @@ def _signin_location(url: str, path: str) -> str:
     return f"{signin}{'&' if '?' in signin else '?'}{urlencode({'next': target})}"
 
 
-def _allow(checked: session_cache.CheckedSession | None) -> Answer:
+def _allow(checked: session_cache.CheckedSession | None, config) -> Answer:
     headers = [("Cache-Control", "no-store")]
     if checked is not None:
-        config = current().settings.deployment.forward_auth
         headers.append((config.user_header, header_value(checked.session.user_name)))
         for attribute, header in config.attribute_headers.items():
             value = checked.attributes.get(attribute)
             if value is not None:
                 headers.append((header, header_value(value)))
+        if config.amr_header:
+            headers.append((config.amr_header, " ".join(checked.session.amr)))
     return 200, headers, b""
 
 

@@ -5,6 +5,7 @@ the browser, and ``render_svg`` draws it in headless Chromium (Debian's
 ``chromium``, driven by Playwright) for the command line. No layout code here.
 
 Edges by outcome: success solid green, failure dashed amber, error thick red.
+A conditional transition draws one edge per branch, labelled with its condition.
 The loader refuses unreachable steps, but schemes built in code are not loaded
 from YAML, so the graph flags them itself.
 """
@@ -45,7 +46,7 @@ def reachable_steps(scheme: Scheme) -> set[str]:
         seen.add(name)
         transitions = scheme.orchestration.get(name)
         if transitions is not None:
-            queue.extend(transitions.target(o) for o in EDGE_STYLES)
+            queue.extend(transitions.all_targets())
     return seen
 
 
@@ -75,8 +76,11 @@ def mermaid(scheme: Scheme) -> str:
         if transitions is None:
             continue
         for outcome, (arrow, style) in EDGE_STYLES.items():
-            styles.append(f"  linkStyle {len(edges)} {style}")
-            edges.append(f"  {ids[name]} {arrow}|{outcome.value}| {ids[transitions.target(outcome)]}")
+            branches = transitions.branches(outcome)
+            for branch in branches:
+                label = outcome.value if len(branches) == 1 else f'"{_text(f"{outcome.value}: {branch.label()}")}"'
+                styles.append(f"  linkStyle {len(edges)} {style}")
+                edges.append(f"  {ids[name]} {arrow}|{label}| {ids[branch.goto]}")
     lines += edges + styles
     lines.append("  classDef terminal fill:#f6f8fa,stroke:#57606a")
     lines.append("  classDef ok fill:#dafbe1,stroke:#1a7f37")

@@ -139,6 +139,28 @@ def failed(settings: LockoutSettings, user_id: int, number: int, user_name: str)
     return True
 
 
+def lock_now(settings: LockoutSettings, user_id: int, user_name: str, reason: str) -> datetime:
+    """Lock the account out for ``duration_seconds`` from now, whatever its count (audited).
+
+    For failures counted elsewhere: the second factors (app/mfa/attempts.py)
+    count their own wrong codes, which a right password must not reset, and
+    lock through here so that password and codes share one lockout.
+    """
+    until = utcnow() + timedelta(seconds=settings.duration_seconds)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(_table).values(
+        user_id=user_id, failures=settings.max_failures, window_start=utcnow(), locked_until=until
+    )
+    execute_core(statement.on_conflict_do_update(index_elements=[_table.c.user_id], set_={"locked_until": until}))
+    audit.record(
+        "account.locked",
+        user_id=user_id,
+        reason=reason,
+        detail={"user_name": user_name, "locked_until": until.isoformat(timespec="seconds")},
+    )
+    return until
+
+
 def succeeded(user_id: int) -> None:
     """The check proved the password: the count starts again."""
     over = or_(_table.c.locked_until.is_(None), _table.c.locked_until <= utcnow())

@@ -34,10 +34,11 @@ from pathlib import Path
 
 from flask import Flask, current_app, has_app_context, has_request_context, request
 
-from app import lockout, throttling
+from app import lockout, stores, throttling
 from app.engine import FlowContext, StepResult
 from app.lockout import LockoutSettings
-from app.passwords import spend_one_check, verify_password
+from app.passwords import spend_one_check
+from app.stores.base import PasswordAnswer
 from app.throttling import ThrottleSettings
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
@@ -98,8 +99,14 @@ def collected_password(ctx: FlowContext) -> str | None:
     return next((value for value in ctx.secrets.values() if value), None)
 
 
-def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str = "user.not_found") -> StepResult:
+def attempt(
+    ctx: FlowContext, user, name: str | None, password: str, cause: str = "user.not_found", store=None
+) -> StepResult:
     """Check ``password`` for ``user`` (None: ``cause`` says why there is none) as one throttled attempt.
+
+    The user's store checks the password (an LDAP store by binding as the
+    user); ``store`` is the store searched when there is no user, which spends
+    one check of its own kind so that an unknown name costs what a known one does.
 
     The counts are written after a hash that takes a while; a database that
     stops answering in between is an outage, not a bug: the gate's fault
@@ -116,11 +123,13 @@ def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str 
     if (spent := throttling.over_limit(*budget)) is not None:
         return _throttled(ctx, spent)
     locked_out = user is not None and lockout.locked_until(user.id) is not None
+    store = stores.of(user) if user is not None else store
     if user is None or locked_out:
-        spend_one_check(password)
-        proven = False
+        store.spend_one_check(password) if store is not None else spend_one_check(password)
+        answer = PasswordAnswer.WRONG
     else:
-        proven = verify_password(user.password_hash, password)  # no hash: the dummy one, same cost
+        answer = store.check_password(user, password)  # SQL: no hash costs the dummy one
+    proven = answer.proven
     if (over := throttling.hit(*budget)) is not None:  # counted after the hash: see app/throttling.py
         return _throttled(ctx, over)
     if user is None:
@@ -131,14 +140,18 @@ def attempt(ctx: FlowContext, user, name: str | None, password: str, cause: str 
         return StepResult.failure("account.locked_out", detail)
     if not proven:
         locked = lockout.failed(settings.lockout, user.id, number, user.user_name)
-        if user.password_hash is None:
+        if answer is PasswordAnswer.NO_PASSWORD:
             return StepResult.failure("user.no_password", detail)
+        if answer in (PasswordAnswer.LOCKED, PasswordAnswer.DISABLED):  # the directory's own refusal
+            return StepResult.failure(f"account.{answer.value}", {**detail, "by": "directory"})
         if not user.active:  # the password was not proven: the state is for the audit, not the page
             return StepResult.failure(f"account.{user.status}", {**detail, "password": "wrong"})
         return StepResult.failure("credentials.invalid", {**detail, "locked": True} if locked else detail)
     lockout.succeeded(user.id)
     if not user.active:
         return StepResult.failure(f"user.{user.status}", detail)
+    if answer is not PasswordAnswer.PROVEN:  # right, but expired or to be changed: told, as it is proven
+        return StepResult.failure(f"password.{answer.value}", detail)
     return StepResult.success(detail=detail)
 
 

@@ -32,10 +32,16 @@ class AuthenticationPolicy:
     scheme: str | None  # None: a public resource policy
     line: int
     file: str
+    amr: tuple[str, ...] = ()  # methods the session must hold besides the scheme's level, e.g. ("mfa",)
+    groups: tuple[str, ...] = ()  # provisioned groups (SCIM /Groups), one of which the user must be in
 
     @property
     def public(self) -> bool:
         return self.scheme is None
+
+    def satisfied_by(self, session, level: int) -> bool:
+        """Whether a valid session reaches the scheme's ``level`` and holds every required method."""
+        return session.level >= level and all(m in session.amr for m in self.amr)
 
 
 @dataclass(frozen=True)
@@ -157,17 +163,48 @@ def _policies(domain: Located, check: Checker) -> dict[str, AuthenticationPolicy
         body = check.require_mapping(body, raw, name, f"authentication policy '{name}'")
         if body is None:
             continue
-        check.unknown_keys(body, {"scheme", "public", "description"}, f"authentication policy '{name}'")
+        check.unknown_keys(
+            body, {"scheme", "public", "description", "amr", "groups"}, f"authentication policy '{name}'"
+        )
         public, scheme = body.get("public", False), body.get("scheme")
-        if public is True and scheme is None:
+        amr = _required_methods(name, body, check)
+        groups = _groups(body, name, check)
+        if public is True and scheme is None and not amr and not groups:
             policies[name] = AuthenticationPolicy(name, None, raw.line_of(name), raw.file)
         elif isinstance(scheme, str) and scheme and public is False:
-            policies[name] = AuthenticationPolicy(name, scheme, body.line_of("scheme"), raw.file)
+            policies[name] = AuthenticationPolicy(name, scheme, body.line_of("scheme"), raw.file, amr, groups)
         else:
             check.add(
                 raw.problem(name, f"authentication policy '{name}' needs either 'scheme: NAME' or 'public: true'")
             )
     return policies
+
+
+AMR_VALUE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def _required_methods(name: str, body: Located, check: Checker) -> tuple[str, ...]:
+    """``amr: [mfa]``: methods a session must hold for the policy (docs/provider-routing.md)."""
+    raw = body.get("amr", [])
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    if not isinstance(raw, list) or not all(isinstance(m, str) and AMR_VALUE.fullmatch(m) for m in raw):
+        check.add(body.problem("amr", f"'amr' of policy '{name}' must be a list of method names such as mfa, otp"))
+        return ()
+    return tuple(raw)
+
+
+def _groups(body: Located, name: str, check: Checker) -> tuple[str, ...]:
+    """``groups``: names of provisioned groups (docs/scim.md); a user in none of them is refused (403)."""
+    raw = body.get("groups")
+    if raw is None:
+        return ()
+    if not isinstance(raw, LocatedList) or not raw or not all(isinstance(g, str) and g.strip() for g in raw):
+        check.add(body.problem("groups", f"authentication policy '{name}' groups must be a list of group names"))
+        return ()
+    if body.get("public") is True:
+        check.add(body.problem("groups", f"authentication policy '{name}' is public: it cannot require groups"))
+    return tuple(g.strip() for g in raw)
 
 
 def _resources(

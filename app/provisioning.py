@@ -28,8 +28,9 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, usernames
+from app import audit, federation, identity, stores, usernames
 from app.extensions import db
+from app.stores.base import Conflict, Link, StoreError
 
 SYNC_POLICIES = ("force", "import", "never")
 
@@ -116,15 +117,24 @@ def provision(
         raise Refused("registration.bad_user_name", {"user_name": user_name[:64], "why": str(exc)}) from None
     attributes = map_claims(federated.get("claims") or {}, policy, creating=True)
     sources = provenance_of(federated, attributes, policy)
+    store = stores.get(policy.store)
     try:
         with db.session.begin_nested():
-            user_id = identity.insert_user(policy.store, user_name, attributes, password, sources)
-            federation.link_user(user_id, issuer, subject, federated["provider"])
-    except IntegrityError:
+            created = store.create(
+                user_name,
+                attributes,
+                password=password,
+                provenance=sources,
+                link=Link(issuer, subject, federated["provider"]),
+            )
+            user_id = created.id
+    except (IntegrityError, Conflict):
         linked = federation.find_linked_user(issuer, subject)
         if linked is None:
             raise Refused("registration.user_name_taken", {"user_name": user_name, "store": policy.store}) from None
         return require_active(linked), False
+    except StoreError as exc:
+        raise Refused(exc.reason, {"store": policy.store, "why": str(exc)}) from None
     audit.record(
         "user.created",
         user_id=user_id,
@@ -138,10 +148,7 @@ def provision(
             "by": "jit",
         },
     )
-    user = identity.UserView(
-        user_id, policy.store, user_name, identity.UserStatus.ACTIVE.value, dict(sorted(attributes.items()))
-    )
-    return identity.remember(user, (issuer, subject)), True
+    return identity.remember(created, (issuer, subject)), True
 
 
 def sync(user: identity.UserView | identity.User, federated: dict[str, Any], policy: ProvisioningPolicy) -> list[str]:
@@ -152,7 +159,8 @@ def sync(user: identity.UserView | identity.User, federated: dict[str, Any], pol
     An unchanged value is not compared for provenance: one this sign-in would
     prove is proven at the next change, or by an administrator.
     """
-    if user.store != policy.store:
+    store = stores.get(policy.store)
+    if user.store != policy.store or store.read_only:  # a read-only directory is the authority on its values
         return []
     current = user.attributes
     changes = {
@@ -162,10 +170,9 @@ def sync(user: identity.UserView | identity.User, federated: dict[str, Any], pol
     }
     if not changes:
         return []
-    stored = user if isinstance(user, identity.User) else identity.get_user(user.id)
     sources = provenance_of(federated, changes, policy)
+    store.update_attributes(user if isinstance(user, identity.UserView) else user.view(), changes, sources)
     for attribute, value in changes.items():
-        stored.set_attribute(attribute, value, sources[attribute])
         audit.record(
             "user.attribute_changed",
             user_id=user.id,

@@ -16,6 +16,13 @@ new generation drops its whole cache and reads rows again.
   ``session_cache.seconds`` (default 5) before the row is read again: the
   documented bound for a node that missed a revocation (Redis down, or no
   Redis with several machines). ``seconds: 0`` turns the cache off.
+
+The cache is bounded, so a worker's memory stays flat however many people sign
+in: entries are kept in the order they were stored, and as each new one is
+stored the oldest are dropped while they have expired (every entry lives at most
+``seconds``), then while the cache holds more than ``MAX_ENTRIES`` entries or
+more than ``MAX_BYTES`` bytes (each entry's size estimated from its strings when
+stored). An entry dropped early only costs a row read.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ import fcntl
 import logging
 import mmap
 import os
+import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from app import sessions
 from app.deployment import SessionCache as CacheSettings
+from app.extensions import db
 from app.identity import User, UserAttribute, UserView
 from app.sessions import SignInSession, ValidSession
 from app.timeutil import utcnow
@@ -44,7 +54,8 @@ CHANNEL = "stepgate:session-revocations"
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between the listener's attempts to reach Redis: doubling, capped
 REDIS_TIMEOUT = 2.0  # seconds any one Redis call may take: connecting, publishing, answering the listener's ping
 HEALTH_SECONDS = 3.0  # the listener pings a channel silent this long
-MAX_ENTRIES = 50_000
+MAX_ENTRIES = 10_000  # per process
+MAX_BYTES = 6 * 1024 * 1024  # per process, as estimated by entry_bytes: about 2,500 sessions
 _FLAG = "stepgate.revocation"
 
 
@@ -91,12 +102,82 @@ class GenerationFile:
         return value
 
 
+_Entry = tuple[float, tuple[int, int], CheckedSession, int]  # deadline, generation, session, estimated bytes
+
+
+class Entries:
+    """The cached sessions of one process, oldest first, bounded by expiry, entry count and bytes.
+
+    Every entry is trusted for at most ``session_cache.seconds``, and (but for a
+    session that expires sooner) entries are stored with deadlines in the order
+    they are stored: so expired entries gather at the front, and dropping from
+    the front while the first has expired keeps the cache to what the last
+    ``seconds`` stored, at a constant cost per store. Reads take no lock (a dict
+    read is atomic); stores and drops take one, as the worker's threads share it.
+    """
+
+    def __init__(self, max_entries: int | None = None, max_bytes: int | None = None):
+        self.max_entries = MAX_ENTRIES if max_entries is None else max_entries
+        self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+        self._map: OrderedDict[str, _Entry] = OrderedDict()
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def get(self, token: str) -> _Entry | None:
+        return self._map.get(token)
+
+    def put(self, token: str, deadline: float, generation: tuple[int, int], checked: CheckedSession, now: float):
+        size = entry_bytes(token, checked)
+        with self._lock:
+            old = self._map.pop(token, None)
+            if old is not None:
+                self.bytes -= old[3]
+            self._map[token] = (deadline, generation, checked, size)
+            self.bytes += size
+            self._drop(now)
+
+    def _drop(self, now: float) -> None:
+        entries = self._map
+        while entries:
+            first = entries[next(iter(entries))]
+            if first[0] > now and len(entries) <= self.max_entries and self.bytes <= self.max_bytes:
+                return
+            self.bytes -= entries.popitem(last=False)[1][3]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._map.clear()
+            self.bytes = 0
+
+
+# a CheckedSession with its ValidSession, UserView, attributes dict and datetime, the entry tuple and the
+# OrderedDict's slot and link, without the strings: measured with a deep size in tests/test_session_cache_bounds.py
+_ENTRY = 2000
+_ATTRIBUTE = 48  # an attributes dict's slot, and its growth
+
+
+def entry_bytes(token: str, checked: CheckedSession) -> int:
+    """What one cached session holds in memory, a little over (``sys.getsizeof`` of a str is exact and O(1))."""
+    user, session = checked.user, checked.session
+    size = _ENTRY + sys.getsizeof(token) + sys.getsizeof(user.user_name) + sys.getsizeof(user.store)
+    size += sys.getsizeof(session.user_name) + sys.getsizeof(session.scheme) + sys.getsizeof(user.status)
+    for name, value in user.attributes.items():
+        size += _ATTRIBUTE + sys.getsizeof(name) + sys.getsizeof(value)
+    amr = getattr(session, "amr", ())  # the authentication methods: a tuple of short strings
+    if amr:
+        size += sys.getsizeof(amr) + sum(sys.getsizeof(method) for method in amr)
+    return size
+
+
 class SessionCache:
     def __init__(self, settings: CacheSettings):
         self.ttl = settings.seconds
         self.file = GenerationFile(settings.generation_file)
         self.redis_url = settings.redis_url
-        self._entries: dict[str, tuple[float, tuple[int, int], CheckedSession]] = {}
+        self._entries = Entries()
         self._seen = (-1, 0)
         self._remote = 0  # bumped by the Redis listener of this process
         self._listener_pid = -1
@@ -124,9 +205,7 @@ class SessionCache:
             return hit[2]
         checked = _read(token)
         if checked is not None:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[token] = (now + self._lifetime(checked), generation, checked)
+            self._entries.put(token, now + self._lifetime(checked), generation, checked, now)
         return checked
 
     def prime(self, token: str, checked: CheckedSession, generation: tuple[int, int]) -> None:
@@ -137,9 +216,8 @@ class SessionCache:
         if generation != self._seen:
             self._entries.clear()
             self._seen = generation
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()
-        self._entries[token] = (time.monotonic() + self._lifetime(checked), generation, checked)
+        now = time.monotonic()
+        self._entries.put(token, now + self._lifetime(checked), generation, checked, now)
 
     def _lifetime(self, checked: CheckedSession) -> float:
         left = (checked.session.expires_at - utcnow()).total_seconds()
@@ -256,7 +334,10 @@ def _redis(url: str, name: str | None = None):
 
 
 def _read(token: str) -> CheckedSession | None:
-    found = sessions.check_with_user(token)
+    """The row, read on a pooled connection of its own: a check opens no ORM session (whose set-up and
+    teardown cost a session check as much as the statement does), and commits nothing."""
+    with db.engine.connect() as connection:
+        found = sessions.check_with_user(token, connection)
     return CheckedSession(*found) if found is not None else None
 
 
@@ -279,6 +360,11 @@ def prime(token: str, session: ValidSession, user: UserView, generation: tuple[i
     the session is then left for the next request to read.
     """
     current_app.extensions["stepgate.session_cache"].prime(token, CheckedSession(session, user), generation)
+
+
+def check_uncached_in_request(token: str | None) -> CheckedSession | None:
+    """``check`` for a caller that asks once per request (forward-auth): the same cache, without the memo in ``g``."""
+    return current_app.extensions["stepgate.session_cache"].check(token)
 
 
 def check(token: str | None) -> CheckedSession | None:

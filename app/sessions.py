@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, insert, select, update
+from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app import identity
@@ -33,6 +33,8 @@ class SignInSession(db.Model):
     # RP-initiated logout (app/oidc/logout.py): the provider signed in with and its ID token, when it asks for it
     logout_provider: Mapped[str | None] = mapped_column(String(128), nullable=True)
     logout_id_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the authentication methods signed in with, space-separated (docs/conditions.md): "pwd otp mfa"
+    amr: Mapped[str] = mapped_column(String(255), default="", server_default=text("''"))
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class ValidSession:
     level: int
     scheme: str
     expires_at: datetime | None = None
+    amr: tuple[str, ...] = ()
 
 
 _sessions, _users = SignInSession.__table__, User.__table__
@@ -61,6 +64,7 @@ _CHECK = (
         _sessions.c.scheme,
         _sessions.c.expires_at,
         _sessions.c.revoked,
+        _sessions.c.amr,
         *identity.USER_VIEW_COLUMNS,
         *identity.ATTRIBUTE_COLUMNS,
     )
@@ -75,14 +79,22 @@ def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
 
 
 def open_session(
-    user_id: int, user_name: str, level: int, scheme: str, lifetime: int, logout: LogoutHint | None = None
+    user_id: int,
+    user_name: str,
+    level: int,
+    scheme: str,
+    lifetime: int,
+    logout: LogoutHint | None = None,
+    amr: tuple[str, ...] = (),
 ) -> tuple[str, ValidSession]:
     """``create``, also returning the session as ``check`` will find it once committed.
 
-    ``logout`` keeps what signing out at the provider needs (RP-initiated logout) with the row.
+    ``logout`` keeps what signing out at the provider needs (RP-initiated logout) with the row;
+    ``amr`` the authentication methods used.
     """
     token = new_token()
     expires_at = in_seconds(lifetime)
+    amr = _fit_amr(amr)
     execute_core(
         _INSERT,
         {
@@ -95,9 +107,20 @@ def open_session(
             "revoked": False,
             "logout_provider": logout.provider if logout else None,
             "logout_id_token": logout.id_token if logout else None,
+            "amr": " ".join(amr),
         },
     )
-    return token, ValidSession(user_id, user_name, level, scheme, expires_at)
+    return token, ValidSession(user_id, user_name, level, scheme, expires_at, amr)
+
+
+def _fit_amr(amr: tuple[str, ...]) -> tuple[str, ...]:
+    """The methods that fit the column, stepgate's own first (upstream ``idp:`` values are dropped first)."""
+    ordered = [m for m in amr if ":" not in m] + [m for m in amr if ":" in m]
+    kept: list[str] = []
+    for method in ordered:
+        if len(" ".join([*kept, method])) <= 255:
+            kept.append(method)
+    return tuple(kept)
 
 
 def check(token: str | None) -> ValidSession | None:
@@ -106,17 +129,23 @@ def check(token: str | None) -> ValidSession | None:
     return found[0] if found is not None else None
 
 
-def check_with_user(token: str | None) -> tuple[ValidSession, UserView] | None:
-    """The valid session behind this cookie and its user with their attributes, read in one statement."""
+def check_with_user(token: str | None, connection=None) -> tuple[ValidSession, UserView] | None:
+    """The valid session behind this cookie and its user with their attributes, read in one statement.
+
+    ``connection``: read on it (the session cache's own, outside the request's ORM
+    session) rather than in the request's transaction.
+    """
     if not token:
         return None
-    rows = execute_core(_CHECK, {"id_digest": digest(token)}).all()
+    params = {"id_digest": digest(token)}
+    rows = (connection.execute(_CHECK, params) if connection is not None else execute_core(_CHECK, params)).all()
     if not rows:
         return None
     row, user = rows[0], identity.view_of(rows)
     if row.revoked or row.expires_at <= utcnow() or not user.active:
         return None
-    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at), user
+    amr = tuple(row.amr.split()) if row.amr else ()
+    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at, amr), user
 
 
 def revoke(token: str | None) -> None:

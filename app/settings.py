@@ -12,23 +12,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app import home
 from app.database import DatabaseSettings, parse_database
 from app.deployment import DEPLOYMENT_KEYS, Deployment, parse_deployment
 from app.external import EXTERNAL_KEYS, External, parse_external
 from app.oidc.providers import parse_identity_providers
 from app.policy import ApplicationDomains, parse_application_domains
 from app.scim.config import ScimSettings, parse_scim
+from app.stores.base import StoreConfig
+from app.stores.config import parse_identity_stores, scim_problem
 from app.web.request_limits import RequestLimits, parse_request_limits
 from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = home.shipped_root()
 DEFAULT_SETTINGS = PROJECT_ROOT / "config" / "settings.yaml"
 
 
-@dataclass(frozen=True)
-class IdentityStore:
-    name: str
-    description: str = ""
+IdentityStore = StoreConfig
+"""One configured identity store (app/stores/base.py); the old name, kept for callers."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ class Settings:
     request_limits: RequestLimits = field(default_factory=RequestLimits)
     external: External = field(default_factory=External)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    state_dir: Path | None = None  # where instance/ goes (app/home.py); None: beside the settings' folder
 
     @property
     def base_dir(self) -> Path:
-        return Path(self.file).resolve().parent.parent
+        """The folder holding ``instance/``: the project for the shipped settings from a source tree."""
+        return self.state_dir or Path(self.file).resolve().parent.parent
 
 
 KNOWN_KEYS = {
@@ -74,6 +77,7 @@ KNOWN_KEYS = {
     *EXTERNAL_KEYS,
     "database",
     "password_signin",  # app/password_signin.py: lockout, throttling, reveal_account_state
+    "smtp",  # app/mfa/smtp.py: the mail server of e-mail one-time codes
 }
 
 
@@ -89,6 +93,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     check = Checker()
     check.unknown_keys(doc, KNOWN_KEYS, "settings")
     base = path.resolve().parent.parent
+    state = home.state_root(base)  # relative state paths (SQLite, the generation file); schemes stay beside base
     secret = doc.get("secret_key")
     if not isinstance(secret, str) or len(secret) < 16:
         check.add(
@@ -109,7 +114,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     if not isinstance(schemes_dir, str):
         check.add(doc.problem("schemes_dir", "'schemes_dir' must be a path"))
         schemes_dir = "schemes"
-    stores = _identity_stores(doc, check)
+    stores = parse_identity_stores(doc, check)
     domains = parse_application_domains(doc.get("application_domains"), doc, check)
     providers = parse_identity_providers(doc, check)
     numbers = {
@@ -117,16 +122,17 @@ def load_settings(path: str | Path | None = None) -> Settings:
         for key, default in (("flow_lifetime_seconds", 600), ("session_lifetime_seconds", 8 * 3600))
     }
     admin = _admin_settings(doc, check)
-    deployment = parse_deployment(doc, check, base)
+    deployment = parse_deployment(doc, check, state)
     external = parse_external(doc, check)
     scim = parse_scim(doc.get("scim"), doc, check, stores)
+    scim_problem(doc, scim, stores, check)
     request_limits = parse_request_limits(doc, check)
     database = parse_database(doc, check)
     check.raise_if_any()
     return Settings(
         file=str(path),
         secret_key=secret,
-        database_url=_absolute_sqlite(database_url, base),
+        database_url=_absolute_sqlite(database_url, state),
         schemes_dir=(base / schemes_dir).resolve(),
         identity_stores=stores,
         application_domains=domains,
@@ -136,24 +142,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
         request_limits=request_limits,
         external=external,
         database=database,
+        state_dir=state,
         **numbers,
         **admin,
     )
-
-
-def _identity_stores(doc: Located, check: Checker) -> dict[str, IdentityStore]:
-    raw = doc.get("identity_stores")
-    if raw is None:
-        return {"default": IdentityStore("default")}
-    raw = check.require_mapping(raw, doc, "identity_stores", "identity_stores")
-    stores = {}
-    for name, body in (raw or {}).items():
-        body = body if body is not None else Located()
-        description = body.get("description", "") if isinstance(body, dict) else ""
-        stores[name] = IdentityStore(name, str(description))
-    if raw is not None and "default" not in stores:
-        check.add(raw.problem(None, "identity_stores must define a store named 'default'"))
-    return stores
 
 
 def _positive_int(doc: Located, key: str, default: int, check: Checker) -> int:

@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import federation, identity
+from app.engine.conditions import Facts, methods_of
 from app.engine.context import FlowContext, Scenario
 from app.engine.outcome import Outcome, StepResult
-from app.engine.runner import MAX_TRANSITIONS
+from app.engine.runner import MAX_TRANSITIONS, missing_methods, note_identification
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
 from app.extensions import db
 
@@ -39,6 +40,7 @@ class TraceStep:
     transition: str
     simulated: bool
     detail: dict | None = None
+    condition: str | None = None  # the branch condition that chose ``transition`` (``else``: none held)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Trace:
     reason: str | None = None
     user: TracedUser | None = None
     federated: dict | None = None
+    amr: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -113,6 +116,7 @@ def run_trace(scheme: Scheme, scenario: Scenario) -> Trace:
         data: dict[str, Any] = {}
         _walk(scheme, scenario, data, trace)
         trace.federated = data.get("federated")
+        trace.amr = methods_of(data)
         if trace.result == SUCCESS:
             trace.user = _traced_user(data["user_id"], newest_before)
         return trace
@@ -123,20 +127,34 @@ def _walk(scheme: Scheme, scenario: Scenario, data: dict[str, Any], trace: Trace
     for _ in range(MAX_TRANSITIONS):
         step = scheme.steps[current]
         ctx = FlowContext("dry-run", scheme.name, step.name, data, secrets, None, "/")
+        before = data.get("user_id")
         result, simulated = _run(step.plugin, ctx, scenario)
+        note_identification(data, before, step.name, step.plugin_name)
         if result.outcome is Outcome.CHALLENGE:
             trace.steps.append(TraceStep(step.name, step.plugin_name, "challenge", result.reason, FAILURE, False))
             trace.reason = "trace.needs_simulation"
             return
-        target = scheme.next_step(step.name, result.outcome)
+        branch = scheme.next_branch(step.name, result.outcome, Facts(data, identity.attributes_of))
+        target = branch.goto
+        conditional = len(scheme.orchestration[step.name].branches(result.outcome)) > 1
         trace.steps.append(
             TraceStep(
-                step.name, step.plugin_name, result.outcome.value, result.reason, target, simulated, result.detail
+                step.name,
+                step.plugin_name,
+                result.outcome.value,
+                result.reason,
+                target,
+                simulated,
+                result.detail,
+                branch.label() if conditional else None,
             )
         )
         if target == SUCCESS:
             if data.get("user_id") is None:
                 trace.reason = "flow.no_user_identified"
+                return
+            if missing_methods(data):
+                trace.reason = "authn.methods_missing"
                 return
             trace.result, trace.reason = SUCCESS, None
             return

@@ -26,13 +26,16 @@ __all__ = [
     "Load",
     "command_line",
     "cpu_seconds_of_workers",
+    "ensure_wrk",
     "federated_site",
     "free_port",
     "load",
     "load_at_rate",
+    "load_average",
     "scratch_site",
     "wait_for",
     "worker_rss_mb",
+    "write_docs",
 ]
 
 
@@ -70,6 +73,8 @@ def federated_site(issuer: str, database_url: str | None = None, *, port: int) -
     devop = {"issuer": issuer, "client_id": "stepgate", "client_secret": "bench-client-secret"}
     domains = {"Demo": {"authentication_policies": DEMO_POLICIES, "resources": DEMO_RESOURCES}}
     extra = {"identity_providers": {"devop": devop}, "application_domains": domains}
+    # the benchmark's browsers are at most this many at once, so the bulkhead never refuses one on a busy machine
+    extra["max_concurrent_provider_calls"] = 8
     return scratch_site({**extra, "external_url": f"http://127.0.0.1:{port}"}, database_url)
 
 
@@ -93,6 +98,48 @@ class Load:
     tool: str
 
 
+def ensure_wrk() -> bool:
+    """wrk, the load generator: installed from Debian when missing and running as root; else say so."""
+    if shutil.which("wrk"):
+        return True
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (Debian package) for the load ...", flush=True)
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": False}
+        if subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet).returncode != 0:
+            subprocess.run(["apt-get", "update"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "wrk"], **quiet)
+    if shutil.which("wrk"):
+        return True
+    print(
+        "NOTE: wrk is not installed and this user cannot install it (run `apt-get install wrk` as root);"
+        " falling back to the Python load generator, which saturates before the servers do: its figures are"
+        " lower bounds, not comparable with wrk's.",
+        flush=True,
+    )
+    return False
+
+
+def load_average() -> str:
+    return " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+_COOKIE_SCRIPT = """
+local tokens = {}
+local counter = 1
+function setup(thread) thread:set("id", counter); counter = counter + 1 end
+function init(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  math.randomseed(id * 7919 + os.time())
+end
+function request()
+  local headers = {}
+  for name, value in pairs(wrk.headers) do headers[name] = value end
+  headers["Cookie"] = "%s=" .. tokens[math.random(#tokens)]
+  return wrk.format(nil, nil, headers)
+end
+"""
+
+
 def load(
     url: str,
     seconds: int,
@@ -100,29 +147,45 @@ def load(
     headers: dict[str, str],
     rate: float | None = None,
     pause_ms: float | None = None,
+    cookies: Path | None = None,
+    cookie_name: str = "stepgate_session",
 ) -> Load:
     """Requests/s and latency percentiles for GET ``url``: wrk when installed, else a Python client.
 
     ``rate`` or ``pause_ms``: each connection pauses between requests (for latency below peak load).
+    ``cookies``: a file of cookie values, one a line; each request sends one of them, picked at random.
     """
     if rate and pause_ms is None:
         pause_ms = connections * 1000.0 / rate
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, headers, pause_ms)
-    return _python_load(url, seconds, connections, headers, pause_ms)
+        return _wrk(url, seconds, connections, headers, pause_ms, cookies, cookie_name)
+    return _python_load(url, seconds, connections, headers, pause_ms, cookies, cookie_name)
 
 
-def _wrk(url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None) -> Load:
+def _wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    pause_ms: float | None,
+    cookies: Path | None = None,
+    cookie_name: str = "stepgate_session",
+) -> Load:
     script = None
     args = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    if pause_ms:
+    if pause_ms or cookies:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-        script.write(f"function delay() return {pause_ms:.3f} end\n")
+        if cookies:
+            script.write(_COOKIE_SCRIPT % cookie_name)
+        if pause_ms:
+            script.write(f"function delay() return {pause_ms:.3f} end\n")
         script.close()
         args += ["-s", script.name]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*args, url, *(["--", str(cookies)] if cookies else [])], capture_output=True, text=True, check=True
+    ).stdout
     if script:
         os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -136,9 +199,20 @@ def _wrk_ms(out: str, label: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def _python_load(url: str, seconds: int, connections: int, headers: dict[str, str], pause_ms: float | None) -> Load:
+def _python_load(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    pause_ms: float | None,
+    cookies: Path | None = None,
+    cookie_name: str = "stepgate_session",
+) -> Load:
     """Keep-alive connections in threads; bounded by duration and by a request cap."""
+    import random
     from urllib.parse import urlsplit
+
+    tokens = cookies.read_text().split() if cookies else None
 
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -155,7 +229,8 @@ def _python_load(url: str, seconds: int, connections: int, headers: dict[str, st
             started = time.perf_counter()
             if started >= deadline:
                 break
-            conn.request("GET", path, headers=headers)
+            sent = {**headers, "Cookie": f"{cookie_name}={random.choice(tokens)}"} if tokens else headers
+            conn.request("GET", path, headers=sent)
             response = conn.getresponse()
             response.read()
             mine.append(time.perf_counter() - started)
@@ -193,16 +268,31 @@ def cpu_seconds_of_workers(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def load_at_rate(url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4) -> Load:
+def load_at_rate(
+    url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4, cookies: Path | None = None
+) -> Load:
     """Latency at about ``rate`` requests/s: each connection pauses between requests.
 
     A short probe measures how long a request takes besides the pause, and the
     pause is shortened by that much (never below half, so noise can't turn it into a flood).
     """
     cycle_ms = connections * 1000.0 / rate  # what each connection's request + pause must take
-    probe = load(url, 2, connections, headers, pause_ms=cycle_ms)
+    probe = load(url, 2, connections, headers, pause_ms=cycle_ms, cookies=cookies)
     busy_ms = connections * 1000.0 / max(probe.rps, 1.0) - cycle_ms
-    return load(url, seconds, connections, headers, pause_ms=max(cycle_ms / 2, cycle_ms - busy_ms))
+    return load(url, seconds, connections, headers, pause_ms=max(cycle_ms / 2, cycle_ms - busy_ms), cookies=cookies)
+
+
+def write_docs(name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- bench:name -->`` and ``<!-- /bench:name -->`` in docs/benchmarks.md."""
+    path = ROOT / "docs" / "benchmarks.md"
+    doc = path.read_text()
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}"
+    if start in doc and end in doc:
+        doc = doc[: doc.index(start)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip() + "\n\n" + block + "\n"
+    path.write_text(doc)
 
 
 def worker_rss_mb(master_pid: int) -> list[float]:

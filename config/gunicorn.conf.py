@@ -46,7 +46,10 @@ def _trusted_proxies() -> str:
     """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.environ.get("STEPGATE_SETTINGS") or os.path.join(root, "config", "settings.yaml")
-    spec = importlib.util.spec_from_file_location("_stepgate_yamlsource", os.path.join(root, "app", "yamlsource.py"))
+    source = os.path.join(root, "app", "yamlsource.py")
+    if not os.path.exists(source):  # installed from the wheel, this file is app/shipped/config/ (app/home.py)
+        source = os.path.join(os.path.dirname(root), "yamlsource.py")
+    spec = importlib.util.spec_from_file_location("_stepgate_yamlsource", source)
     yamlsource = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = yamlsource  # dataclasses look their module up
     try:

@@ -3,7 +3,10 @@
 // Any user name signs in (no password); consent is automatic; the login page
 // asks every time, so a second sign-in can bring changed claims. Profile claims
 // are typed on the login page (or derived from the user name). `sub` is an
-// opaque, stable id derived from the user name. NEVER use it in production.
+// opaque, stable id derived from the user name. The login page also takes the
+// `amr` values (space- or comma-separated) and the `acr` the ID token asserts,
+// so tests can play a provider that did, or did not, ask for a second factor.
+// NEVER use it in production.
 //
 //   node server.mjs --port 9000 --issuer http://127.0.0.1:9000 \
 //        --client stepgate:dev-only-client-secret:http://127.0.0.1:5000/oam/server/oidc/callback
@@ -71,11 +74,12 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey()] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   claims: {
-    openid: ['sub'],
+    openid: ['sub', 'acr', 'amr'], // acr and amr whenever the login page asserted them, unrequested
     email: ['email', 'email_verified'],
     profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'picture'],
   },
   conformIdTokenClaims: false, // profile claims in the ID token too, as Google sends them
+  acrValues: ['urn:devop:loa:1', 'urn:devop:loa:2'], // what the login page's acr field may assert
   features: {
     devInteractions: { enabled: false },
     registration: { enabled: Boolean(args['allow-registration']) },
@@ -110,6 +114,7 @@ input[type=text]{display:block;width:100%;padding:.4rem}</style></head><body>
 ${field('login', 'User name')}${field('given_name', 'Given name (optional)')}${field('family_name', 'Family name (optional)')}
 ${field('email', 'Email (optional)')}<label><input name="email_unverified" type="checkbox" value="true"> Email not verified</label>
 ${field('locale', 'Locale (optional)')}
+${field('amr', 'Authentication methods to assert, amr (optional, e.g. pwd mfa)')}${field('acr', 'acr to assert (optional)')}
 <button type="submit">Sign in</button></form>
 <form id="devop-cancel" method="post" action="/interaction/${escape(uid)}/abort"><button type="submit">Cancel</button></form>
 </body></html>`;
@@ -163,7 +168,10 @@ async function interaction(req, res, path) {
     }
     const sub = subjectOf(form.get('login').trim());
     accounts.set(sub, claimsFrom(form));
-    await provider.interactionFinished(req, res, { login: { accountId: sub } }, { mergeWithLastSubmission: false });
+    const amr = (form.get('amr') || '').split(/[\s,]+/).filter(Boolean);
+    const acr = form.get('acr')?.trim();
+    const login = { accountId: sub, ...(amr.length ? { amr } : {}), ...(acr ? { acr } : {}) };
+    await provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
     return;
   }
   res.writeHead(405).end();

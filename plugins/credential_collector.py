@@ -8,6 +8,11 @@ serves, or an external page that posts the fields back to
 ``/oam/server/auth_cred_submit`` with the ``loginid`` it was sent, like the
 self-registration page. That ``loginid`` stands in for the CSRF token the
 external page can't have (``app/engine/external_post.py``).
+
+A field a later step of the scheme has rules for (``FlowContext.value_rules``:
+a password being chosen) is a new password: the browser is told so
+(``autocomplete="new-password"``), the rules are listed under its label before
+the person types, and after a refusal the rule that failed is marked.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from werkzeug.utils import redirect
 
 from app.credentials import Labels, build_form, parse_cred_param
 from app.engine import FlowContext, Plugin, Scenario, StepResult, external_post
-from app.engine.challenge_page import ChallengePage, valid_challenge_url
+from app.engine.challenge_page import valid_challenge_url
 from app.selfregistration import with_query
 from app.web import custom_page
 from app.web.messages import message_for, public_reason
@@ -118,16 +123,26 @@ class CredentialCollectorPlugin(Plugin):
             if reason:
                 ctx.data["error"] = reason
             return self._send_to_login_page(ctx)
-        return self._prompt(form, reason, ctx.challenge_page)
+        return self._prompt(form, reason, ctx)
 
-    def _prompt(self, form, reason: str | None, page: ChallengePage | None) -> StepResult:
+    def _prompt(self, form, reason: str | None, ctx: FlowContext) -> StepResult:
         labels = self.labels.for_request(request.accept_languages)
         error = message_for(reason) if reason else None
+        rules = {f.id: ctx.value_rules[f.id].rules() for f in self.fields if f.id in ctx.value_rules}
+        page = ctx.challenge_page
         if page is not None and page.custom:
             labels |= _page_labels(page.labels_path).for_request(request.accept_languages)
-            html = custom_page.render(page, form, self.fields, labels, error)
+            html = custom_page.render(page, form, self.fields, labels, error, reason, rules)
         else:
-            html = render_template("credentials.html", form=form, fields=self.fields, labels=labels, error=error)
+            html = render_template(
+                "credentials.html",
+                form=form,
+                fields=self.fields,
+                labels=labels,
+                error=error,
+                reason=reason,
+                rules=rules,
+            )
         return StepResult.challenge(html, prompt=True, reason=reason)
 
     def _at_login_page(self, ctx: FlowContext) -> bool:

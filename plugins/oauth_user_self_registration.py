@@ -4,7 +4,11 @@ With ``autoprovisioning: true`` the account is created from the ID token's
 claims (OAM modes 2 and 3). When a CredentialCollectorPlugin step collected a
 password and its confirmation before this step (mode 2), the password must
 match ``autoprovision_password_policy_regex``; a mismatch is a FAILURE, so the
-prompt is shown again with the reason. Without a password step (mode 3) the
+prompt is shown again with the reason. The policy is stated on the prompt
+before the person types (``value_rules``) and a refusal names the rule that
+failed (app/password_policy.py): ``autoprovision_password_min_length`` and
+``autoprovision_password_required_classes`` say it in words;
+the regex stays for what they can't say. Without a password step (mode 3) the
 account has no password and can only sign in through its provider.
 
 Refusals that typing again cannot fix (the linked account is locked, the user
@@ -25,9 +29,10 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import consent, identity, provisioning, selfregistration
+from app import consent, identity, provisioning, selfregistration, stores
 from app.consent import receipts
 from app.engine import FlowContext, Plugin, StepResult
+from app.password_policy import PasswordPolicy, unknown_classes
 
 UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
 
@@ -47,6 +52,13 @@ class Params:
     )
     autoprovision_useridentitystore: str = field(default="default", metadata={"help": "the identity store"})
     autoprovision_password_policy_regex: str = field(default="", metadata={"help": "a password must match this"})
+    autoprovision_password_policy_text: str = field(
+        default="", metadata={"help": "the regex's rule in words, as the prompt lists it"}
+    )
+    autoprovision_password_min_length: int = field(default=0, metadata={"help": "a password has at least this many"})
+    autoprovision_password_required_classes: list[str] = field(
+        default_factory=list, metadata={"help": "classes a password must contain: letter, lower, upper, digit, symbol"}
+    )
     autoprovision_attribute_sync: dict[str, str] = field(
         default_factory=dict, metadata={"help": "attribute:force|import|never; default force"}
     )
@@ -71,6 +83,25 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
             sync=dict(params.autoprovision_attribute_sync),
             password_regex=re.compile(regex) if regex else None,
         )
+        self.password_policy = PasswordPolicy(
+            min_length=params.autoprovision_password_min_length,
+            classes=tuple(params.autoprovision_password_required_classes),
+            regex=re.compile(regex) if regex else None,
+            **(
+                {"regex_text": params.autoprovision_password_policy_text}
+                if params.autoprovision_password_policy_text
+                else {}
+            ),
+        )
+
+    def value_rules(self) -> dict[str, PasswordPolicy]:
+        """The password being chosen and its confirmation: a new password, and the policy it must meet."""
+        if not self.params.autoprovisioning:
+            return {}
+        return {
+            self.params.autoprovision_password_param: self.password_policy,
+            self.params.autoprovision_password_confirm_param: PasswordPolicy(),
+        }
 
     @classmethod
     def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:
@@ -96,13 +127,22 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
                 )
             elif attribute not in mapped:
                 problems.append(("autoprovision_attribute_sync", f"'{attribute}' is not a provisioned attribute"))
+        if unknown := unknown_classes(params.autoprovision_password_required_classes):
+            problems.append(
+                (
+                    "autoprovision_password_required_classes",
+                    f"unknown class(es) {', '.join(unknown)} (classes: letter, lower, upper, digit, symbol)",
+                )
+            )
+        if params.autoprovision_password_min_length < 0:
+            problems.append(("autoprovision_password_min_length", "must be 0 or more"))
         try:
             re.compile(params.autoprovision_password_policy_regex)
         except re.error as exc:
             problems.append(("autoprovision_password_policy_regex", f"not a valid regular expression: {exc}"))
         if problem := identity.store_problem(settings, params.autoprovision_useridentitystore):
             problems.append(("autoprovision_useridentitystore", problem))
-        return problems
+        return problems + _store_problems(params, settings, mapped)
 
     def process(self, ctx: FlowContext) -> StepResult:
         if not self.params.autoprovisioning:
@@ -126,6 +166,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
         if created and answer is not None:
             receipts.record(user, answer, ctx.scheme_name, federated)
         ctx.user_id = user.id
+        if created:
+            ctx.data["provisioned"] = True  # the ``provisioned`` orchestration condition
         return StepResult.success(
             "registration.created" if created else "registration.already_linked",
             {"user_name": user.user_name, "provider": federated["provider"]},
@@ -134,10 +176,8 @@ class OAuthUserSelfRegistrationPlugin(Plugin):
     def _check_password(self, password: str, confirmation: str | None) -> str | None:
         if confirmation is None or not hmac.compare_digest(password.encode(), confirmation.encode()):
             return "registration.password_mismatch"
-        regex = self.provisioning_policy.password_regex
-        if regex is not None and not regex.fullmatch(password):
-            return "registration.password_policy"
-        return None
+        failed = self.password_policy.first_failed(password)
+        return failed.reason if failed is not None else None
 
 
 def _self_registration_problems(params: Params) -> list[tuple[str | None, str]]:
@@ -150,3 +190,22 @@ def _self_registration_problems(params: Params) -> list[tuple[str | None, str]]:
     if not params.secret_key:
         problems.append(("secret_key", "secret_key is required when autoprovisioning is false"))
     return problems
+
+
+def _store_problems(params: Params, settings, attributes: set[str]) -> list[tuple[str | None, str]]:
+    """JIT needs a store it may write, holding every provisioned attribute."""
+    store = stores.configured(settings, params.autoprovision_useridentitystore)
+    if store is None:
+        return []
+    if store.read_only:
+        return [
+            (
+                "autoprovision_useridentitystore",
+                f"identity store '{store.name}' is read-only: JIT provisioning cannot create accounts in it",
+            )
+        ]
+    return [
+        ("autoprovision_idtoken_to_user_attribute_mapping", problem)
+        for attribute in sorted(attributes)
+        if (problem := store.attribute_problem(attribute))
+    ]

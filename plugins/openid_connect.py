@@ -14,11 +14,14 @@ State, nonce and PKCE verifier live in the flow's persisted data, single use.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from flask import redirect, render_template
 
+from app import routing
 from app.engine import FlowContext, Outcome, Plugin, Scenario, StepResult
+from app.engine.conditions import MFA, UPSTREAM_PREFIX
 from app.oidc import authorization_response, logout
 from app.oidc.client import AuthorizationRequest, FederatedIdentity, client_for
 from app.oidc.documents import DatabaseDocuments
@@ -30,6 +33,7 @@ from app.web.urls import absolute_for
 log = logging.getLogger("stepgate.oidc")
 
 PENDING = "oidc_pending"
+_AMR_VALUE = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 ALL_PROVIDERS = "*"
 
 
@@ -72,6 +76,9 @@ class OpenIDConnectPlugin(Plugin):
         if chosen is not None:
             match = next((p for p in providers if p.name == chosen), None)
             return self._start(ctx, match) if match else StepResult.failure("oidc.unknown_provider")
+        preset = _preset(ctx, providers)
+        if preset is not None:  # routed by domain, or hinted on the URL: only among this step's providers
+            return self._start(ctx, preset)
         if len(providers) == 1:
             return self._start(ctx, providers[0])
         page = render_template("oidc_chooser.html", providers=providers)
@@ -85,7 +92,9 @@ class OpenIDConnectPlugin(Plugin):
                 OIDCError("idp.unavailable", "circuit open: not sent to the provider", malfunction=True), provider.name
             )
         try:
-            request = client.authorization_request(redirect_uri, self.params.scopes)
+            request = client.authorization_request(
+                redirect_uri, self.params.scopes, login_hint=_login_hint(ctx, provider)
+            )
         except OIDCError as exc:
             return _outcome(exc, provider.name)
         ctx.data[PENDING] = {
@@ -158,9 +167,50 @@ class OpenIDConnectPlugin(Plugin):
             "claims": identity.claims,
         }
         ctx.values["USERNAME"] = user_name.strip()
+        record_methods(ctx, provider, identity.claims)
         if (hint := logout.hint_for(provider, identity.id_token)) is not None:
             ctx.data[logout.HINT_KEY] = hint  # the gate moves it to the session row
         return StepResult.success(detail={"provider": provider.name, "subject": identity.subject})
+
+
+def _login_hint(ctx: FlowContext, provider: IdentityProvider) -> str | None:
+    """What the person typed at an identifier-first step, only for the provider their domain routed them to:
+    an address is not told to a provider the person merely picked on the chooser."""
+    if ctx.data.get(routing.ROUTED_KEY) != provider.name:
+        return None
+    return ctx.data.get(routing.LOGIN_HINT_KEY)
+
+
+def _preset(ctx: FlowContext, providers: list[IdentityProvider]) -> IdentityProvider | None:
+    """The provider an identifier-first step routed to, else the one the URL hinted at, if this step offers it.
+
+    A hint naming a provider the step does not offer is ignored (logged), never an error: the
+    person sees the chooser as without it.
+    """
+    for key in (routing.ROUTED_KEY, routing.HINT_KEY):
+        name = ctx.data.get(key)
+        if name is None:
+            continue
+        match = next((p for p in providers if p.name == name), None)
+        if match is not None:
+            return match
+        log.info("%s %r is not offered by step %s; ignored", key, name, ctx.step_name)
+    return None
+
+
+def record_methods(ctx: FlowContext, provider: IdentityProvider, claims: dict) -> None:
+    """``fed``, the upstream ``amr`` values as ``idp:<value>``, and ``mfa`` when the provider is trusted for it.
+
+    An upstream value is never recorded bare: ``mfa`` in the session means stepgate
+    concluded it (``mfa_amr_values`` / ``mfa_acr_values``), not that a provider said so.
+    """
+    ctx.add_method("fed")
+    amr = claims.get("amr")
+    for value in amr if isinstance(amr, list) else ():
+        if isinstance(value, str) and _AMR_VALUE.fullmatch(value):  # a header carries them, space-separated
+            ctx.add_method(f"{UPSTREAM_PREFIX}{value}")
+    if provider.asserts_mfa(claims):
+        ctx.add_method(MFA)
 
 
 def _enabled(names: list[str], known: dict[str, IdentityProvider]) -> list[IdentityProvider]:

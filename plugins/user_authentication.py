@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app import identity, password_signin
-from app.engine import FlowContext, Plugin, StepResult
+from app import password_signin, stores
+from app.engine import FlowContext, Outcome, Plugin, StepResult
+from app.stores.base import StoreError
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,11 @@ class UserAuthenticationPlugin(Plugin):
         password = ctx.secrets.get(self.params.KEY_PASSWORD_PARAM)
         if not password:
             return StepResult.failure("credentials.missing")
-        user = identity.get_user(ctx.user_id) if ctx.user_id is not None else None
-        return password_signin.attempt(ctx, user, user.user_name if user else None, password)
+        try:
+            user = stores.user(ctx.user_id) if ctx.user_id is not None else None
+            result = password_signin.attempt(ctx, user, user.user_name if user else None, password)
+        except StoreError as exc:
+            return StepResult.error(exc.reason, {"why": str(exc)})
+        if result.outcome is Outcome.SUCCESS:
+            ctx.add_method("pwd")
+        return result

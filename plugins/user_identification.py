@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, consent, federation, identity, password_signin, provisioning
+from app import audit, consent, federation, identity, password_signin, provisioning, stores
 from app.engine import FlowContext, Plugin, StepResult
 from app.extensions import db
+from app.stores import ldapfilter
+from app.stores.base import StoreError
 
 _FILTER = re.compile(r"\(\s*([A-Za-z][\w-]*)\s*=\s*\{([A-Za-z][\w]*)\}\s*\)")
 
@@ -38,6 +40,7 @@ _FILTER = re.compile(r"\(\s*([A-Za-z][\w-]*)\s*=\s*\{([A-Za-z][\w]*)\}\s*\)")
 class Params:
     KEY_IDENTITY_STORE_REF: str = "default"
     KEY_LDAP_FILTER: str = "(uid={USERNAME})"
+    """An LDAP filter (RFC 4515); each {NAME} is a flow value, escaped. On the SQL store uid is the user name."""
     KEY_FEDERATED_MATCH: str = ""
 
 
@@ -56,15 +59,16 @@ class UserIdentificationPlugin(Plugin):
 
     def __init__(self, params: Params, settings=None):
         super().__init__(params, settings)
-        self.attribute, self.value_name = parse_filter(params.KEY_LDAP_FILTER)
+        self.value_names = ldapfilter.placeholders(params.KEY_LDAP_FILTER)
 
     @classmethod
     def check(cls, params: Params, settings) -> list[tuple[str | None, str]]:
         problems: list[tuple[str | None, str]] = []
-        try:
-            parse_filter(params.KEY_LDAP_FILTER)
-        except ValueError as exc:
-            problems.append(("KEY_LDAP_FILTER", str(exc)))
+        if problem := ldapfilter.check_template(params.KEY_LDAP_FILTER):
+            problems.append(("KEY_LDAP_FILTER", problem))
+        elif (store := stores.configured(settings, params.KEY_IDENTITY_STORE_REF)) is not None:
+            if problem := store.filter_problem(ldapfilter.fill(params.KEY_LDAP_FILTER, lambda _: "x")):
+                problems.append(("KEY_LDAP_FILTER", problem))
         if params.KEY_FEDERATED_MATCH:
             try:
                 _, claim = parse_filter(params.KEY_FEDERATED_MATCH)
@@ -81,23 +85,39 @@ class UserIdentificationPlugin(Plugin):
         ctx.user_id = None
         if ctx.data.get("federated"):
             return self._federated(ctx, ctx.data["federated"])
-        value = ctx.lookup(self.value_name)
-        if not value:
-            return StepResult.failure("user.not_found", {"why": f"no {self.value_name} in the flow"})
-        users = identity.find_by_attribute(self.params.KEY_IDENTITY_STORE_REF, self.attribute, str(value))
+        search = ldapfilter.fill(self.params.KEY_LDAP_FILTER, ctx.lookup)  # every value escaped (RFC 4515)
+        if search is None:
+            return StepResult.failure("user.not_found", {"why": f"no {', '.join(self.value_names)} in the flow"})
+        store = stores.get(self.params.KEY_IDENTITY_STORE_REF)
+        try:
+            users = store.find(search, limit=2)
+        except StoreError as exc:
+            return StepResult.error(exc.reason, {"store": store.name, "why": str(exc)})
         if len(users) == 1 and users[0].active:
-            ctx.user_id = identity.remember(users[0].view()).id
+            ctx.user_id = identity.remember(users[0]).id
             return StepResult.success(detail={"user_name": users[0].user_name})
         cause = "user.ambiguous" if len(users) > 1 else "user.not_found"
         password = password_signin.collected_password(ctx)
         if password is not None:  # refused as a password check would refuse it: same cost, same page
-            return password_signin.attempt(ctx, users[0] if len(users) == 1 else None, str(value), password, cause)
+            typed = str(ctx.lookup(self.value_names[0]) or "") if self.value_names else ""
+            user = users[0] if len(users) == 1 else None
+            try:
+                return password_signin.attempt(ctx, user, typed, password, cause, store=store)
+            except StoreError as exc:
+                return StepResult.error(exc.reason, {"store": store.name, "why": str(exc)})
         if len(users) == 1:
             return StepResult.failure(f"account.{users[0].status}", {"user_name": users[0].user_name})
         return StepResult.failure(cause)
 
     def _federated(self, ctx: FlowContext, federated: dict) -> StepResult:
         user = federation.find_linked_user(federated["issuer"], federated["subject"])
+        if user is not None:
+            try:
+                user = stores.of(user).fresh(user)
+            except StoreError as exc:
+                return StepResult.error(exc.reason, {"why": str(exc)})
+            if user is None:  # linked, but the store no longer holds the person
+                return StepResult.error("user.gone_from_store", {"provider": federated["provider"]})
         matched_by = "link"
         if user is None:
             user = self._match_by_email(federated)
@@ -117,7 +137,7 @@ class UserIdentificationPlugin(Plugin):
         ctx.user_id = user.id
         return StepResult.success(detail={"user_name": user.user_name, "matched_by": matched_by})
 
-    def _match_by_email(self, federated: dict) -> identity.User | None:
+    def _match_by_email(self, federated: dict) -> identity.UserView | None:
         """The one account whose proven e-mail is this sign-in's proven e-mail, or None.
 
         Both sides must be proven (app/federation.py ``email_proven``; app/identity.py
@@ -128,8 +148,8 @@ class UserIdentificationPlugin(Plugin):
         if not self.params.KEY_FEDERATED_MATCH or not federation.email_proven(federated, self.settings):
             return None
         attribute, _ = parse_filter(self.params.KEY_FEDERATED_MATCH)
-        users = identity.find_by_proven_attribute(
-            self.params.KEY_IDENTITY_STORE_REF, attribute, email_variants(federated["claims"]["email"])
+        users = stores.get(self.params.KEY_IDENTITY_STORE_REF).find_by_proven_attribute(
+            attribute, email_variants(federated["claims"]["email"])
         )
         return users[0] if len(users) == 1 else None
 
@@ -144,11 +164,11 @@ def email_variants(email: str) -> set[str]:
     return {email, email.lower(), f"{local}{at}{domain.lower()}" if at else email}
 
 
-def _link(user: identity.User, federated: dict) -> None:
+def _link(user: identity.UserView, federated: dict) -> None:
     """Record the link so the next sign-in finds the account by (issuer, subject)."""
     try:
         with db.session.begin_nested():
-            federation.link_user(user.id, federated["issuer"], federated["subject"], federated["provider"])
+            stores.of(user).link(user, federated["issuer"], federated["subject"], federated["provider"])
     except IntegrityError:
         return  # a concurrent sign-in linked it first
     audit.record(

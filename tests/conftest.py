@@ -27,6 +27,8 @@ from app.extensions import db
 from tests import pg
 from tests.browser import Browser
 from tests.faultproxy import fault_proxy  # noqa: F401 - the fault-injecting TCP proxy
+from tests.ldap_server import ldap_base, slapd_server  # noqa: F401 - a real OpenLDAP slapd
+from tests.mail_server import mail_server  # noqa: F401 - a real SMTP server on loopback (aiosmtpd)
 from tests.oidc_fixtures import devop, jit_site, make_jit_site, postgres_url, rogue_op  # noqa: F401 - OpenID Providers
 from tests.servers import ServingThread
 from tests.wso2_jit_steps import wso2_site  # noqa: F401 - WSO2's JIT modes on the shipped demo paths

@@ -160,7 +160,8 @@ def make_jit_site(make_settings, request):
     ``devop_options`` such as ``trust_email``, or a function of the site's URL returning them; a
     ``post_logout_redirect_uri`` among them is registered at the provider too); ``database_url`` replaces the
     test's SQLite database; ``providers``,
-    ``schemes``, ``policies`` and ``resources`` add to the demo configuration; ``extra``
+    ``schemes``, ``policies`` and ``resources`` add to the demo configuration (``providers`` may be a
+    function of the site's URL too); ``extra``
     adds other settings.
     """
     sites: list[JitSite] = []
@@ -192,6 +193,8 @@ def make_jit_site(make_settings, request):
             }
         else:
             configured["devop"] = {"issuer": "http://127.0.0.1:9", "client_id": "unused", "client_secret": "unused"}
+        if callable(providers):  # providers registered for the site's own callback URL, known only now
+            providers = providers(f"http://127.0.0.1:{port}")
         configured.update(providers or {})
         domains = {
             "Demo": {

@@ -66,7 +66,7 @@ def test_a_newcomer_chooses_a_password_on_the_administrators_page_served_at_the_
         weak = browser.submit({"PASSWORD": "short", "CONFIRM_PASSWORD": "short"})
         assert weak.url == browser.url("/CustomReadServlet"), "back to the page, with what went wrong"
         errors = weak.text.split('id="ignore_oam_error_codes">', 1)[1]
-        assert errors.startswith('<p class="error" role="alert">') and "password policy" in errors
+        assert errors.startswith('<p class="error" role="alert" id="form-error">') and "password policy" in errors
 
         done = browser.submit({"PASSWORD": STRONG, "CONFIRM_PASSWORD": STRONG})
         assert done.url == browser.url("/demo/jit-custom/welcome")
@@ -191,7 +191,7 @@ def test_an_external_login_page_posts_back_with_the_loginid_it_was_sent_once(mak
             weak = browser.post(submit, {"loginid": login_id, "PASSWORD": "short", "CONFIRM_PASSWORD": "short"})
             assert weak.url.startswith(external.url), "back to the page, with what went wrong and a new loginid"
             again = parse_qs(urlsplit(weak.url).query)
-            assert again["error"] == ["registration.password_policy"] and again["loginid"] != [login_id]
+            assert again["error"] == ["registration.password_too_short"] and again["loginid"] != [login_id]
             replayed = browser.post(submit, {"loginid": login_id, "PASSWORD": STRONG, "CONFIRM_PASSWORD": STRONG})
             assert replayed.status_code == 400, "a loginid is good for one post"
             assert browser.cookie("stepgate_session") is None

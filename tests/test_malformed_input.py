@@ -230,7 +230,7 @@ def test_scim_paging_clamps_out_of_range_numbers_and_refuses_what_is_not_a_numbe
         assert answer.status_code == 400 and answer.json["scimType"] == "invalidSyntax", bad
 
 
-@pytest.mark.parametrize("method, path, status", [("GET", "/scim/v2/Groups", 404), ("POST", "/scim/v2/Schemas", 405)])
+@pytest.mark.parametrize("method, path, status", [("GET", "/scim/v2/Nothing", 404), ("POST", "/scim/v2/Schemas", 405)])
 def test_scim_answers_unknown_endpoints_and_methods_in_its_error_json(site, method, path, status):
     client, headers = _client(site, "scim")
     answer = client.open(path, method=method, headers=headers)

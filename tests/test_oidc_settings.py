@@ -69,7 +69,8 @@ def test_a_bad_provider_is_reported_with_line_and_field(tmp_path):
         "8: unknown key 'trust_emails' in identity provider 'corp' (did you mean 'trust_email'? "
         "known: acr_values, breaker_cooldown_seconds, breaker_failures, client_id, client_secret, "
         "connect_timeout, display_name, id_token_signed_response_alg, issuer, jwks_min_refresh_seconds, "
-        "leeway_seconds, max_age, max_id_token_age_seconds, optional, post_logout_redirect_uri, read_timeout, "
+        "leeway_seconds, max_age, max_id_token_age_seconds, mfa_acr_values, mfa_amr_values, optional, "
+        "post_logout_redirect_uri, read_timeout, "
         "rp_initiated_logout, scopes, token_endpoint_auth_method, total_timeout, trust_email, trusted_audiences)",
         "4: 'issuer' http://idp.example.org must use https (http only on loopback, for development)",
         "4: 'client_secret' is required (use ${VAR} for secrets)",

@@ -93,7 +93,7 @@ def test_the_password_prompt_of_the_jit_scheme_takes_the_scenarios_values(app):
             current().schemes[scheme_name],
             Scenario(claims=CLAIMS, values={"PASSWORD": PASSWORD, "CONFIRM_PASSWORD": PASSWORD}),
         )
-    assert steps_of(weak)[-1] == ("OAuth_Self_Registration", "failure", "registration.password_policy", "failure")
+    assert steps_of(weak)[-1] == ("OAuth_Self_Registration", "failure", "registration.password_too_short", "failure")
     assert weak.result == "failure"
     assert [s.step for s in good.steps] == [
         "OpenID_Connect",

@@ -8,6 +8,12 @@ JSON-serialisable. Its documented keys, shared by convention between plugins:
 - ``user_id``: the identified user; a flow can only reach ``success`` with one.
 - ``error``: the reason code of the last failed attempt, shown on a re-prompt.
 - ``federated``: the federated identity (issuer, subject, claims) of an IdP step.
+- ``amr``: authentication methods used in this flow (``add_method``: ``pwd``, ``otp``, ``fed``, ``mfa``,
+  ``idp:<upstream value>``); the session keeps them.
+- ``identified_by``: ``{step, plugin}`` of the step that identified the user (set by the runner).
+- ``provisioned``: true once a step created the user's account in this flow.
+- ``session``: ``{user_id, level, amr}`` of the valid session a step-up flow began from.
+- ``required_amr``: methods the protected resource's policy requires (the runner refuses success without them).
 
 ``secrets`` holds values such as passwords for this request only: they are
 never written to the flow store.
@@ -62,6 +68,7 @@ class FlowContext:
     attempt: int = 0
     challenge_page: ChallengePage | None = None
     """The scheme's challenge URL and custom page (OAM's Context Type/Value), for steps that prompt."""
+    value_rules: Mapping[str, Any] = field(default_factory=dict)  # Scheme.value_rules: what prompts state
 
     @property
     def values(self) -> dict[str, Any]:
@@ -81,6 +88,12 @@ class FlowContext:
     @property
     def error(self) -> str | None:
         return self.data.get("error")
+
+    def add_method(self, method: str) -> None:
+        """Record an authentication method used (RFC 8176 ``amr`` values; ``app/engine/conditions.py``)."""
+        methods = self.data.setdefault("amr", [])
+        if method not in methods:
+            methods.append(method)
 
     def lookup(self, name: str) -> Any:
         """A named value for filters and prefills: published values, then secrets."""

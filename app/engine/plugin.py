@@ -65,6 +65,14 @@ class Plugin:
         """Semantic checks at load time: ``[(param_key_or_None, message)]``."""
         return []
 
+    def value_rules(self) -> dict[str, Any]:
+        """Rules this step applies to values an earlier prompt collects, by value ID (CRED_PARAM ID).
+
+        A prompt states them before the person types (a new password's policy, say);
+        the engine only passes them along (``FlowContext.value_rules``).
+        """
+        return {}
+
 
 def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.conditions import Facts, methods_of
 from app.engine.context import FlowContext, Submission
 from app.engine.outcome import Outcome, StepResult
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
@@ -54,6 +55,7 @@ class Respond:
 class Succeeded:
     user_id: int
     level: int
+    amr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,12 @@ def advance(
     secrets: dict[str, str] | None = None,
     propagate_exceptions: bool = False,
     faults: FaultHandler | None = None,
+    attributes_of: Callable[[int], Any] | None = None,
 ) -> RunResult:
-    """Advance ``state`` as far as it goes in this request."""
+    """Advance ``state`` as far as it goes in this request.
+
+    ``attributes_of(user_id)`` gives conditions on user attributes and groups their values.
+    """
     secrets = {} if secrets is None else secrets
     if state.current_step is None:
         state.current_step = scheme.initial_step
@@ -95,9 +101,12 @@ def advance(
             submission,
             state.target_url,
             state.failures,
-            scheme.challenge_page,
+            challenge_page=scheme.challenge_page,
+            value_rules=scheme.value_rules(),
         )
+        identified_before = state.data.get("user_id")
         result = _run_step(step.plugin, ctx, propagate_exceptions, faults)
+        note_identification(state.data, identified_before, step.name, step.plugin_name)
         record(state, step.name, step.plugin_name, result)
         submission = None
         if result.outcome is Outcome.CHALLENGE:
@@ -106,13 +115,16 @@ def advance(
                 state.prompt_step = step.name
             return Respond(result.response, step.name)
         state.waiting = False
-        target = scheme.next_step(step.name, result.outcome)
+        target = scheme.next_step(step.name, result.outcome, Facts(state.data, attributes_of))
         if target == SUCCESS:
             if state.data.get("user_id") is None:
                 log.error("scheme %s reached success at %s without identifying a user", scheme.name, step.name)
                 return Failed("flow.no_user_identified", step.name)
+            if missing := missing_methods(state.data):
+                log.warning("scheme %s reached success without the required methods %s", scheme.name, missing)
+                return Failed("authn.methods_missing", step.name)
             state.data.pop("error", None)
-            return Succeeded(state.data["user_id"], scheme.level)
+            return Succeeded(state.data["user_id"], scheme.level, tuple(methods_of(state.data)))
         if target == FAILURE:
             reason = result.reason or f"{result.outcome.value}.unspecified"
             if result.outcome is Outcome.FAILURE and state.prompt_step:
@@ -127,6 +139,19 @@ def advance(
         state.current_step = target
     log.error("scheme %s exceeded %d transitions in one request", scheme.name, MAX_TRANSITIONS)
     return Failed("flow.transition_limit", state.current_step)
+
+
+def note_identification(data: dict[str, Any], before: Any, step: str, plugin: str) -> None:
+    """Remember which step (and plugin) identified the user, for conditions such as ``identified_by``."""
+    after = data.get("user_id")
+    if after is not None and after != before:
+        data["identified_by"] = {"step": step, "plugin": plugin}
+
+
+def missing_methods(data: dict[str, Any]) -> list[str]:
+    """Methods the resource's policy requires (``required_amr``) that this flow has not established."""
+    have = set(methods_of(data))
+    return [m for m in data.get("required_amr") or () if m not in have]
 
 
 def _run_step(plugin: Any, ctx: FlowContext, propagate: bool, faults: FaultHandler | None = None) -> StepResult:

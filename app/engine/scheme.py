@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from app.engine.challenge_page import ChallengePage, parse_challenge_page
+from app.engine.conditions import Branch, ConditionParser, Facts, choose
 from app.engine.outcome import Outcome
 from app.engine.plugin import Plugin, build_params
 from app.engine.registry import PluginRegistry, UnknownPlugin
-from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml_text, unknown_message
+from app.yamlsource import Checker, ConfigError, Located, LocatedList, Problem, load_yaml_text, unknown_message
 
 SUCCESS = "success"
 FAILURE = "failure"
 TERMINALS = (SUCCESS, FAILURE)
 RESERVED = {SUCCESS, FAILURE, "initial_step"}
 TRANSITION_KEYS = {"on_success": Outcome.SUCCESS, "on_failure": Outcome.FAILURE, "on_error": Outcome.ERROR}
+KEY_OF = {outcome: key for key, outcome in TRANSITION_KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,40 @@ class Step:
 
 @dataclass(frozen=True)
 class Transitions:
+    """Where each outcome goes: one step, or conditional branches (``app/engine/conditions.py``).
+
+    ``on_success`` / ``on_failure`` / ``on_error`` hold the unconditional target,
+    which for a conditional transition is its last (``else``) branch.
+    """
+
     on_success: str
     on_failure: str
     on_error: str
+    conditional: dict[str, tuple[Branch, ...]] = field(default_factory=dict)  # by TRANSITION_KEYS key
 
     def target(self, outcome: Outcome) -> str:
+        """The unconditional (default) target of an outcome."""
         return {Outcome.SUCCESS: self.on_success, Outcome.FAILURE: self.on_failure, Outcome.ERROR: self.on_error}[
             outcome
         ]
+
+    def branches(self, outcome: Outcome) -> tuple[Branch, ...]:
+        """Every branch of an outcome in order; a plain transition is one branch without a condition."""
+        return self.conditional.get(KEY_OF[outcome]) or (Branch(None, self.target(outcome), 0),)
+
+    def choose(self, outcome: Outcome, facts: Facts) -> Branch:
+        return choose(self.branches(outcome), facts)
+
+    def all_targets(self) -> list[str]:
+        return [b.goto for o in TRANSITION_KEYS.values() for b in self.branches(o)]
+
+    def describe(self, outcome: Outcome) -> str:
+        """How the table shows an outcome: ``TOTP`` or ``success if federated; else TOTP``."""
+        branches = self.branches(outcome)
+        if len(branches) == 1:
+            return _title(branches[0].goto)
+        parts = [f"{_title(b.goto)} if {b.when.text}" for b in branches[:-1] if b.when is not None]
+        return "; ".join([*parts, f"else {_title(branches[-1].goto)}"])
 
 
 @dataclass(frozen=True)
@@ -73,8 +101,22 @@ class Scheme:
     version: str
     challenge_page: ChallengePage = ChallengePage()
 
-    def next_step(self, step: str, outcome: Outcome) -> str:
-        return self.orchestration[step].target(outcome)
+    def value_rules(self) -> dict[str, Any]:
+        """Every step's ``Plugin.value_rules``, merged in step order."""
+        merged: dict[str, Any] = {}
+        for step in self.steps.values():
+            merged.update(step.plugin.value_rules())
+        return merged
+
+    def next_step(self, step: str, outcome: Outcome, facts: Facts | None = None) -> str:
+        """Where ``outcome`` of ``step`` leads; conditions are evaluated over ``facts`` (none: the default)."""
+        return self.next_branch(step, outcome, facts).goto
+
+    def next_branch(self, step: str, outcome: Outcome, facts: Facts | None = None) -> Branch:
+        transitions = self.orchestration[step]
+        if facts is None:
+            return Branch(None, transitions.target(outcome), 0)
+        return transitions.choose(outcome, facts)
 
     def table(self) -> list[tuple[str, str, str, str, str]]:
         """Rows in the layout of OAM's Table 42-2: Name, Plugin, On Success, On Failure, On Error."""
@@ -82,10 +124,7 @@ class Scheme:
             (
                 name,
                 step.plugin_name,
-                *(
-                    _title(self.orchestration[name].target(o))
-                    for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.ERROR)
-                ),
+                *(self.orchestration[name].describe(o) for o in (Outcome.SUCCESS, Outcome.FAILURE, Outcome.ERROR)),
             )
             for name, step in self.steps.items()
         ]
@@ -119,7 +158,8 @@ def parse_scheme(text: str, file: str, registry: PluginRegistry, settings: Any =
     check.unknown_keys(module, {"name", "description", "steps", "orchestration"}, "module")
     steps = _steps(module, check, registry, settings)
     declared = set(module["steps"]) if isinstance(module.get("steps"), Located) else set(steps)
-    orchestration, initial = _orchestration(module, steps, declared, check)
+    conditions = ConditionParser(_provider_names(settings), set(registry.names()))
+    orchestration, initial = _orchestration(module, steps, declared, check, conditions)
     check.raise_if_any()
     _check_graph(module, steps, orchestration, initial, check)
     check.raise_if_any()
@@ -136,6 +176,11 @@ def parse_scheme(text: str, file: str, registry: PluginRegistry, settings: Any =
         version=hashlib.sha256((text + page.html).encode()).hexdigest()[:16],
         challenge_page=page,
     )
+
+
+def _provider_names(settings: Any) -> set[str] | None:
+    providers = getattr(settings, "identity_providers", None)
+    return set(providers) if providers is not None else None
 
 
 def _string(where: Located, key: str, check: Checker, required: bool = False) -> str | None:
@@ -222,7 +267,7 @@ def _steps(module: Located, check: Checker, registry: PluginRegistry, settings: 
 
 
 def _orchestration(
-    module: Located, steps: dict[str, Step], declared: set[str], check: Checker
+    module: Located, steps: dict[str, Step], declared: set[str], check: Checker, conditions: ConditionParser
 ) -> tuple[dict[str, Transitions], str]:
     """Transitions per step; names are checked against every declared step, even one whose params are wrong."""
     raw = module.get("orchestration")
@@ -248,30 +293,74 @@ def _orchestration(
         if body is None:
             continue
         check.unknown_keys(body, set(TRANSITION_KEYS), f"orchestration of '{step_name}'")
-        targets = {}
+        targets, conditional = {}, {}
         for key in TRANSITION_KEYS:
             if key not in body:
                 if key == "on_success":
                     check.add(body.problem(None, f"step '{step_name}' needs 'on_success'"))
                 targets[key] = FAILURE
                 continue
-            target = body[key]
-            if isinstance(target, str) and target.lower() in TERMINALS:
-                target = target.lower()
-            if not isinstance(target, str) or (target not in TERMINALS and target not in declared):
-                check.add(
-                    body.problem(
-                        key,
-                        f"{key} of '{step_name}' goes to unknown step '{target}' "
-                        f"(steps: {', '.join(steps)}; terminals: success, failure)",
-                    )
-                )
-            targets[key] = target
-        result[step_name] = Transitions(**targets)
+            if isinstance(body[key], LocatedList):
+                branches = _branches(step_name, key, body[key], steps, declared, check, conditions)
+                conditional[key] = branches
+                targets[key] = branches[-1].goto if branches else FAILURE
+                continue
+            targets[key] = _target(step_name, key, body[key], body, steps, declared, check)
+        result[step_name] = Transitions(**targets, conditional=conditional)
     for step_name, step in steps.items():
         if step_name not in result and step_name not in [p for p in raw if p != "initial_step"]:
             check.add(Problem(raw.file, step.line, f"step '{step_name}' has no orchestration entry"))
     return result, initial if isinstance(initial, str) else ""
+
+
+def _target(
+    step_name: str, key: str, target: Any, where: Located | LocatedList, steps, declared, check: Checker, at: Any = None
+) -> str:
+    if isinstance(target, str) and target.lower() in TERMINALS:
+        target = target.lower()
+    if not isinstance(target, str) or (target not in TERMINALS and target not in declared):
+        check.add(
+            where.problem(
+                key if at is None else at,
+                f"{key} of '{step_name}' goes to unknown step '{target}' "
+                f"(steps: {', '.join(steps)}; terminals: success, failure)",
+            )
+        )
+    return target
+
+
+def _branches(
+    step_name: str, key: str, raw: LocatedList, steps, declared, check: Checker, conditions: ConditionParser
+) -> tuple[Branch, ...]:
+    """A conditional transition: ``[{when: ..., goto: ...}, ..., {goto: ...}]``, the last one unconditional."""
+    branches: list[Branch] = []
+    if not raw:
+        check.add(raw.problem(None, f"{key} of '{step_name}' lists no branches"))
+        return ()
+    for i, item in enumerate(raw):
+        item = check.require_mapping(item, raw, i, f"branch {i + 1} of {key} of '{step_name}'")
+        if item is None:
+            continue
+        check.unknown_keys(item, {"when", "goto"}, f"branch of {key} of '{step_name}'")
+        last = i == len(raw) - 1
+        if "goto" not in item:
+            check.add(item.problem(None, f"branch {i + 1} of {key} of '{step_name}' needs 'goto'"))
+            continue
+        goto = _target(step_name, key, item["goto"], item, steps, declared, check, at="goto")
+        when = None
+        if "when" in item:
+            before = len(conditions.problems)
+            when = conditions.parse(item["when"], item, "when")
+            for problem in conditions.problems[before:]:
+                check.add(problem)
+            if last:
+                check.add(
+                    item.problem("when", f"the last branch of {key} of '{step_name}' must have no 'when' (the default)")
+                )
+        elif not last:
+            check.add(item.problem(None, f"only the last branch of {key} of '{step_name}' may leave out 'when'"))
+        branches.append(Branch(when, goto, raw.item_lines[i]))
+    return tuple(branches)
 
 
 def _check_graph(
@@ -280,14 +369,14 @@ def _check_graph(
     seen, queue = {initial}, deque([initial])
     while queue:
         transitions = orch[queue.popleft()]
-        for target in (transitions.on_success, transitions.on_failure, transitions.on_error):
+        for target in transitions.all_targets():
             if target not in TERMINALS and target not in seen:
                 seen.add(target)
                 queue.append(target)
     for name, step in steps.items():
         if name not in seen:
             check.add(Problem(module.file, step.line, f"step '{name}' can't be reached from initial_step '{initial}'"))
-    if not any(SUCCESS in (t.on_success, t.on_failure, t.on_error) for n, t in orch.items() if n in seen):
+    if not any(SUCCESS in t.all_targets() for n, t in orch.items() if n in seen):
         check.add(module.problem("orchestration", f"no path from initial_step '{initial}' reaches success"))
 
 

@@ -141,7 +141,9 @@ class OIDCClient:
 
     # -- the authorization code flow ------------------------------------------
 
-    def authorization_request(self, redirect_uri: str, scopes: list[str] | None = None) -> AuthorizationRequest:
+    def authorization_request(
+        self, redirect_uri: str, scopes: list[str] | None = None, login_hint: str | None = None
+    ) -> AuthorizationRequest:
         # 32, 32 and 64 URL-safe characters (192, 192 and 384 random bits; the verifier's are RFC 7636's
         # unreserved characters), each from one os.urandom call rather than one per character
         state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
@@ -153,6 +155,8 @@ class OIDCClient:
             url += f"&max_age={self.provider.max_age}"
         if self.provider.acr_values:  # then the ID token's acr must be one of them (rule 12)
             url += "&acr_values=" + quote(" ".join(self.provider.acr_values), safe="")
+        if login_hint:  # what the person typed at an identifier-first step (app/routing.py)
+            url += "&login_hint=" + quote(login_hint, safe="")
         return AuthorizationRequest(url, state, nonce, verifier)
 
     def _grant_uri(self, endpoint: str, redirect_uri: str, scopes: list[str] | None) -> str:

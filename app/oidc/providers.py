@@ -41,6 +41,8 @@ KNOWN = {
     "trusted_audiences",
     "max_age",
     "acr_values",
+    "mfa_amr_values",
+    "mfa_acr_values",
 }
 PROVIDER_CALLS_KEY = "max_concurrent_provider_calls"
 """Top-level setting: provider calls one worker makes at once, all providers together (app/oidc/bulkhead.py)."""
@@ -86,6 +88,17 @@ class IdentityProvider:
     """Sent as ``max_age``; the ID token's ``auth_time`` must then be within it (rule 13)."""
     acr_values: tuple[str, ...] = ()
     """Sent as ``acr_values``; the ID token's ``acr`` must then be one of them (rule 12)."""
+    mfa_amr_values: tuple[str, ...] = ()
+    """Upstream ``amr`` values this provider is trusted to assert as a second factor (e.g. ``mfa``, ``otp``)."""
+    mfa_acr_values: tuple[str, ...] = ()
+    """Upstream ``acr`` values this provider is trusted to assert as a second factor."""
+
+    def asserts_mfa(self, claims) -> bool:
+        """Whether a validated ID token's ``amr``/``acr`` count as a second factor, by this provider's trust."""
+        amr = claims.get("amr")
+        amr = {v for v in amr if isinstance(v, str)} if isinstance(amr, list) else set()
+        acr = claims.get("acr")
+        return bool(amr & set(self.mfa_amr_values)) or (isinstance(acr, str) and acr in self.mfa_acr_values)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -206,6 +219,8 @@ def _validation_settings(body: Located, check: Checker) -> dict[str, Any]:
         "trusted_audiences": _strings(body, "trusted_audiences", check),
         "max_age": max_age,
         "acr_values": _strings(body, "acr_values", check),
+        "mfa_amr_values": _strings(body, "mfa_amr_values", check),
+        "mfa_acr_values": _strings(body, "mfa_acr_values", check),
     }
 
 

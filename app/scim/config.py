@@ -4,6 +4,7 @@
 scim:
   tokens: [${SCIM_TOKEN}]          # bearer tokens accepted (at least 16 characters each)
   identity_store: default
+  registration_extension: true     # accept and publish the self-registration extension (default true)
   attribute_mapping:               # SCIM attribute path -> identity-store attribute name
     name.givenName: first-name
     emails.value: mail             # a multi-valued attribute's primary (or first) value
@@ -33,7 +34,7 @@ DEFAULT_MAPPING = {
     "title": "title",
     f"{ENTERPRISE}:department": "department",
 }
-RESERVED = {"id", "username", "active", "password", "meta", "schemas"}
+RESERVED = {"id", "username", "active", "password", "meta", "schemas", "externalid"}
 PATH = re.compile(r"(?:urn:[\w.:-]+:)?[A-Za-z][\w$-]*(?:\.[A-Za-z][\w$-]*)?")
 STORE_NAME = re.compile(r"[A-Za-z][\w.-]*")
 MIN_TOKEN = 16
@@ -44,6 +45,7 @@ class ScimSettings:
     tokens: tuple[str, ...] = ()
     identity_store: str = "default"
     attribute_mapping: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MAPPING))
+    registration_extension: bool = True
 
 
 def parse_scim(raw: Any, doc: Located, check: Checker, stores: dict) -> ScimSettings | None:
@@ -53,13 +55,17 @@ def parse_scim(raw: Any, doc: Located, check: Checker, stores: dict) -> ScimSett
     raw = check.require_mapping(raw, doc, "scim", "scim")
     if raw is None:
         return None
-    check.unknown_keys(raw, {"tokens", "identity_store", "attribute_mapping"}, "scim")
+    check.unknown_keys(raw, {"tokens", "identity_store", "attribute_mapping", "registration_extension"}, "scim")
     store = raw.get("identity_store", "default")
     if not isinstance(store, str) or store not in stores:
         check.add(
             raw.problem("identity_store", f"scim identity_store '{store}' is not defined (stores: {', '.join(stores)})")
         )
-    return ScimSettings(_tokens(raw, check), str(store), _mapping(raw, check))
+    registration = raw.get("registration_extension", True)
+    if not isinstance(registration, bool):
+        check.add(raw.problem("registration_extension", "scim registration_extension must be true or false"))
+        registration = True
+    return ScimSettings(_tokens(raw, check), str(store), _mapping(raw, check), registration)
 
 
 def _tokens(raw: Located, check: Checker) -> tuple[str, ...]:

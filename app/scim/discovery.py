@@ -1,9 +1,14 @@
-"""SCIM discovery documents (RFC 7644 section 4): ServiceProviderConfig, ResourceTypes, Schemas."""
+"""SCIM discovery documents (RFC 7644 section 4): ServiceProviderConfig, ResourceTypes, Schemas.
+
+The schemas are rendered from ``app.scim.attributes``, the same declarations
+requests are checked against, so what ``/Schemas`` publishes is what the
+server keeps.
+"""
 
 from __future__ import annotations
 
-from app.scim.config import ENTERPRISE
-from app.scim.schema import REGISTRATION_SCHEMA, USER_SCHEMA
+from app.scim.attributes import ENTERPRISE, GROUP_ATTRIBUTES, GROUP_SCHEMA, REGISTRATION_SCHEMA, SCHEMA_NAMES
+from app.scim.attributes import USER_SCHEMA as USER
 
 SPC_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
 RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
@@ -14,13 +19,13 @@ MAX_RESULTS = 200
 def service_provider_config(base: str) -> dict:
     return {
         "schemas": [SPC_SCHEMA],
-        "documentationUri": "https://github.com/stepgate/stepgate#scim-20",
+        "documentationUri": "https://github.com/stepgate/stepgate/blob/main/docs/scim.md",
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": True},
         "sort": {"supported": False},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",
@@ -33,73 +38,43 @@ def service_provider_config(base: str) -> dict:
     }
 
 
-def user_resource_type(base: str) -> dict:
-    return {
+def resource_types(base: str, registration: bool) -> list[dict]:
+    extensions = [{"schema": ENTERPRISE, "required": False}]
+    if registration:
+        extensions.append({"schema": REGISTRATION_SCHEMA, "required": False})
+    user = {
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": "User",
         "name": "User",
         "endpoint": "/Users",
         "description": "A user of the identity store",
-        "schema": USER_SCHEMA,
-        "schemaExtensions": [
-            {"schema": ENTERPRISE, "required": False},
-            {"schema": REGISTRATION_SCHEMA, "required": False},
-        ],
+        "schema": USER,
+        "schemaExtensions": extensions,
         "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
     }
-
-
-def _attr(name: str, kind: str = "string", **extra) -> dict:
-    base = {
-        "name": name,
-        "type": kind,
-        "multiValued": False,
-        "required": False,
-        "caseExact": False,
-        "mutability": "readWrite",
-        "returned": "default",
-        "uniqueness": "none",
+    group = {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A group of users of the identity store (grants no console access by itself)",
+        "schema": GROUP_SCHEMA,
+        "schemaExtensions": [],
+        "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/Group"},
     }
-    return base | extra
+    return [user, group]
 
 
-def _multi(name: str) -> dict:
-    return _attr(
-        name,
-        "complex",
-        multiValued=True,
-        subAttributes=[_attr("value"), _attr("type"), _attr("primary", "boolean")],
-    )
+def all_schemas(user_schemas: dict) -> dict:
+    return {**user_schemas, GROUP_SCHEMA: GROUP_ATTRIBUTES}
 
 
-SCHEMAS = {
-    USER_SCHEMA: (
-        "User",
-        [
-            _attr("userName", required=True, uniqueness="server"),
-            _attr("name", "complex", subAttributes=[_attr("givenName"), _attr("familyName")]),
-            _attr("displayName"),
-            _attr("title"),
-            _multi("emails"),
-            _multi("phoneNumbers"),
-            _attr("active", "boolean"),
-            _attr("password", mutability="writeOnly", returned="never"),
-        ],
-    ),
-    ENTERPRISE: ("EnterpriseUser", [_attr("department")]),
-    REGISTRATION_SCHEMA: (
-        "SelfRegistration",
-        [_attr("registrationId", mutability="writeOnly", returned="never", caseExact=True)],
-    ),
-}
-
-
-def schema(urn: str, base: str) -> dict:
-    name, attributes = SCHEMAS[urn]
+def schema(urn: str, attributes: tuple, base: str) -> dict:
     return {
         "schemas": [SCHEMA_SCHEMA],
         "id": urn,
-        "name": name,
-        "attributes": attributes,
+        "name": SCHEMA_NAMES.get(urn, urn.rpartition(":")[2]),
+        "description": SCHEMA_NAMES.get(urn, urn),
+        "attributes": [a.document() for a in attributes],
         "meta": {"resourceType": "Schema", "location": f"{base}/Schemas/{urn}"},
     }

@@ -6,19 +6,26 @@ or an extension's ``urn:...:User:department``. Attribute names match without
 regard to case, as RFC 7643 section 2.1 asks. A ``userName`` must be one an
 account may hold (``app.usernames``: no invisible, control or bidi characters,
 no look-alike scripts mixed); otherwise 400 ``invalidValue`` says why.
+
+The resource as the client sent it (checked against the declared schema) is
+kept whole in ``scim_users.document``; the mapped values are projected onto
+the identity store, which stays their truth: rendering puts the store's value
+back at the mapped path (into the primary email, for ``emails.value``).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from app import usernames
-from app.scim.errors import invalid_syntax, invalid_value
+from app.scim.attributes import ENTERPRISE, REGISTRATION_SCHEMA, USER_SCHEMA, Attribute
+from app.scim.errors import invalid_value
+from app.scim.validate import check_resource
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-REGISTRATION_SCHEMA = "urn:stepgate:params:scim:schemas:extension:registration:2.0:User"
-MULTI_VALUED = {"emails", "phonenumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509certificates"}
+__all__ = ["ENTERPRISE", "REGISTRATION_SCHEMA", "USER_SCHEMA", "UserInput", "parse_user", "render_user"]
+SERVER_KEYS = {"userName", "active", "password", "externalId", "schemas", REGISTRATION_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -48,76 +55,110 @@ def ci_get(mapping: dict, key: str) -> Any:
     return None if found is None else mapping[found]
 
 
+def _container(resource: dict, path: Path, create: bool = False) -> dict | None:
+    if path.urn is None:
+        return resource
+    key = ci_key(resource, path.urn)
+    if key is None:
+        if not create:
+            return None
+        resource[path.urn] = {}
+        key = path.urn
+    return resource[key]
+
+
 def read(resource: dict, path: Path) -> str | None:
-    """The scalar at ``path`` in a resource, as a string (None when absent)."""
-    container = resource if path.urn is None else ci_get(resource, path.urn)
-    if container is None:
-        return None
-    if not isinstance(container, dict):
-        raise invalid_value(f"'{path.urn}' must be an object")
-    value = ci_get(container, path.attr)
+    """The scalar at ``path`` in a checked resource, as a string (None when absent)."""
+    container = _container(resource, path)
+    value = None if container is None else ci_get(container, path.attr)
     if path.sub is not None and isinstance(value, list):
-        value = _primary(value, path.attr)
-    if path.sub is not None and value is not None:
-        if not isinstance(value, dict):
-            raise invalid_value(f"'{path.attr}' must be an object")
+        value = _primary(value)
+    if path.sub is not None and isinstance(value, dict):
         value = ci_get(value, path.sub)
-    if value is None:
+    if value is None or isinstance(value, (dict, list)):
         return None
-    if isinstance(value, (dict, list)):
-        raise invalid_value(f"'{path.attr}' must be a single value")
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _primary(items: list, attr: str) -> Any:
-    if not all(isinstance(item, dict) for item in items):
-        raise invalid_value(f"'{attr}' must be a list of objects")
-    return next((item for item in items if item.get("primary") is True), items[0] if items else None)
+def _primary(items: list) -> dict | None:
+    dicts = [i for i in items if isinstance(i, dict)]
+    return next((i for i in dicts if i.get("primary") is True), dicts[0] if dicts else None)
 
 
-def write(resource: dict, path: Path, value: str) -> None:
-    """Put ``value`` at ``path`` in a resource being rendered."""
-    container = resource if path.urn is None else resource.setdefault(path.urn, {})
+def write(resource: dict, path: Path, value: str | None) -> None:
+    """Put the store's ``value`` (None: it has none) at ``path`` in a resource being rendered."""
+    container = _container(resource, path, create=value is not None)
+    if container is None:
+        return
+    key = ci_key(container, path.attr) or path.attr
     if path.sub is None:
-        container[path.attr] = value
-    elif path.attr.lower() in MULTI_VALUED:
-        container[path.attr] = [{path.sub: value, "type": "work", "primary": True}]
+        _put(container, key, value)
+        return
+    current = container.get(key)
+    if isinstance(current, list):
+        item = _primary(current)
+        if item is None and value is not None:
+            current.append(item := {"primary": True})
+        if item is not None:
+            _put(item, ci_key(item, path.sub) or path.sub, value)
+            if not item or set(item) <= {"primary", "type", "display"} and value is None:
+                current.remove(item)
+        if not current:
+            container.pop(key)
+    elif value is not None and path.attr.lower() in ("emails", "phonenumbers", "ims", "addresses"):
+        container[key] = [{path.sub: value, "primary": True}]
     else:
-        container.setdefault(path.attr, {})[path.sub] = value
+        sub_container = current if isinstance(current, dict) else container.setdefault(key, {})
+        _put(sub_container, ci_key(sub_container, path.sub) or path.sub, value)
+        if not sub_container:
+            container.pop(key, None)
+    if path.urn is not None and not container:
+        resource.pop(ci_key(resource, path.urn))
+
+
+def _put(container: dict, key: str, value: str | None) -> None:
+    if value is None:
+        container.pop(key, None)
+    else:
+        container[key] = value
 
 
 @dataclass(frozen=True)
 class UserInput:
-    """What a create or replace asks for, already mapped to the identity store."""
+    """What a create or replace asks for: the mapped store attributes and the document to keep."""
 
     user_name: str
     attributes: dict[str, str | None]
     active: bool | None
     password: str | None
     registration_id: str | None
+    external_id: str | None = None
+    document: dict | None = None
 
 
-def parse_user(body: Any, mapping: dict[str, str]) -> UserInput:
-    if not isinstance(body, dict):
-        raise invalid_syntax("the request body must be a JSON object")
-    schemas = body.get("schemas")
-    if not isinstance(schemas, list) or USER_SCHEMA not in schemas:
-        raise invalid_syntax(f"'schemas' must list {USER_SCHEMA}")
-    user_name = ci_get(body, "userName")
+def parse_user(body: Any, mapping: dict[str, str], schemas: dict[str, tuple[Attribute, ...]]) -> UserInput:
+    clean = check_resource(body, USER_SCHEMA, schemas)
+    user_name = clean.get("userName")
     if not isinstance(user_name, str) or not user_name.strip() or len(user_name) > 255:
         raise invalid_value("'userName' is required: a non-empty string of at most 255 characters")
     try:
         usernames.require(user_name.strip())
     except usernames.UserNameRefused as exc:
         raise invalid_value(f"'userName' refused: {exc}") from None
-    active = ci_get(body, "active")
-    if active is not None and not isinstance(active, bool):
-        raise invalid_value("'active' must be true or false")
-    password = ci_get(body, "password")
-    if password is not None and (not isinstance(password, str) or not password):
+    password = clean.get("password")
+    if password is not None and not password:
         raise invalid_value("'password' must be a non-empty string")
-    attributes = {target: read(body, split_path(path)) for path, target in mapping.items()}
-    return UserInput(user_name.strip(), attributes, active, password, registration_id_of(body))
+    attributes = {target: read(clean, split_path(path)) for path, target in mapping.items()}
+    document = {k: v for k, v in clean.items() if k not in SERVER_KEYS}
+    return UserInput(
+        user_name.strip(),
+        attributes,
+        clean.get("active"),
+        password,
+        registration_id_of(clean),
+        clean.get("externalId"),
+        document,
+    )
 
 
 def registration_id_of(body: dict) -> str | None:
@@ -130,29 +171,32 @@ def registration_id_of(body: dict) -> str | None:
     return value
 
 
-def render_user(user: Any, mapping: dict[str, str], location: str) -> dict:
+def render_user(user: Any, mapping: dict[str, str], location: str, state: Any = None) -> dict:
     """The SCIM representation of a store user (never its password)."""
-    resource: dict[str, Any] = {
-        "schemas": [USER_SCHEMA],
-        "id": str(user.id),
-        "userName": user.user_name,
-        "active": user.active,
-    }
+    document = json.loads(state.document) if state is not None and state.document else {}
+    resource: dict[str, Any] = {"schemas": [USER_SCHEMA], "id": str(user.id)}
+    if state is not None and state.external_id is not None:
+        resource["externalId"] = state.external_id
+    resource |= {"userName": user.user_name, "active": user.active}
+    resource |= document
     attributes = user.attributes
     for path, target in mapping.items():
-        if target in attributes:
-            parsed = split_path(path)
-            write(resource, parsed, attributes[target])
-            if parsed.urn and parsed.urn not in resource["schemas"]:
-                resource["schemas"].append(parsed.urn)
+        write(resource, split_path(path), attributes.get(target))
+    resource["schemas"] = [USER_SCHEMA, *(k for k in resource if k.lower().startswith("urn:"))]
     resource["meta"] = {
         "resourceType": "User",
-        "created": _timestamp(user.created_at),
-        "lastModified": _timestamp(user.updated_at),
+        "created": timestamp(user.created_at),
+        "lastModified": timestamp(_last_modified(user)),
         "location": location,
     }
     return resource
 
 
-def _timestamp(value: Any) -> str:
-    return value.replace(microsecond=0).isoformat() + "Z"
+def _last_modified(user: Any) -> Any:
+    """The user's row or any attribute of theirs, whichever changed last (a console edit counts too)."""
+    rows = getattr(user, "attribute_rows", [])
+    return max([user.updated_at, *(row.set_at for row in rows if row.set_at is not None)])
+
+
+def timestamp(value: Any) -> str:
+    return value.isoformat(timespec="milliseconds") + "Z"

@@ -14,32 +14,55 @@ changes: re-sending a stored value keeps the provenance it had.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, lockout, registrations, sessions, usernames
+from app import audit, federation, identity, lockout, registrations, sessions
 from app.extensions import db
-from app.identity import User, UserAttribute, UserStatus
+from app.identity import User, UserStatus
 from app.scim.errors import ScimError, invalid_value
+from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
+from app.timeutil import utcnow
 from app.web.params import identifier
 
 
-def search(store: str, attribute: str | None, value: str | None, start: int, count: int) -> tuple[int, list[User]]:
-    """(total, one page of users) of ``store``, optionally where ``attribute == value``."""
+def search(store: str, condition: ColumnElement | None, start: int, count: int) -> tuple[int, list[User]]:
+    """(total, one page of users) of ``store``, optionally where ``condition`` (``app.scim.query``) holds."""
     query = select(User).where(User.store == store)
-    if attribute == "uid":  # RFC 7643: userName is case-insensitive; the (store, key) index answers
-        query = query.where(User.user_name_key == usernames.key(value or ""))
-    elif attribute is not None:  # a join, so the (name, value) index drives the lookup, never a scan of users
-        query = query.join(UserAttribute, UserAttribute.user_id == User.id).where(
-            UserAttribute.name == attribute, UserAttribute.value == value
-        )
+    if condition is not None:
+        # ``store || ''`` keeps the planner off the (store, ...) index, which every user of a
+        # one-store server matches: the condition's own indexes then drive the query (app/scim/query.py)
+        query = select(User).where((User.store + "") == store, condition)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     page = db.session.scalars(query.order_by(User.id).offset(start - 1).limit(count))
     return total, list(page)
+
+
+def state_of(user: User) -> ScimUser | None:
+    """The SCIM document kept for ``user`` (None for a user SCIM never wrote)."""
+    return db.session.get(ScimUser, user.id)
+
+
+def states_of(users: list[User]) -> dict[int, ScimUser]:
+    """The SCIM documents of a page of users, in one query."""
+    if not users:
+        return {}
+    rows = db.session.scalars(select(ScimUser).where(ScimUser.user_id.in_([u.id for u in users])))
+    return {row.user_id: row for row in rows}
+
+
+def _keep_document(user: User, data: UserInput) -> None:
+    state = state_of(user)
+    if state is None:
+        state = ScimUser(user_id=user.id, store=user.store)
+        db.session.add(state)
+    state.external_id = data.external_id
+    state.document = json.dumps(data.document or {})
 
 
 def get(store: str, user_id: str) -> User:
@@ -63,6 +86,7 @@ def create(store: str, data: UserInput) -> User:
     provenance = identity.SCIM if record is None else identity.SELF_REGISTRATION
     user = identity.create_user(store, data.user_name, attributes, data.password, status, provenance)
     _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
+    _keep_document(user, data)
     if record is not None:
         with _unique("this identity provider account is already linked to another user"):
             federation.link_user(user.id, record.issuer, record.subject, record.provider)
@@ -95,6 +119,8 @@ def replace(user: User, data: UserInput) -> User:
         user.set_password(data.password)
     if data.active is not None:
         set_active(user, data.active)
+    _keep_document(user, data)
+    user.updated_at = utcnow()  # attribute rows changing leave the users row alone: lastModified must move
     _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
     audit.record(
         "user.updated",
@@ -118,7 +144,9 @@ def remove(user: User) -> None:
     """Delete a user with their links and sessions."""
     db.session.execute(delete(federation.FederatedLink).where(federation.FederatedLink.user_id == user.id))
     db.session.execute(delete(sessions.SignInSession).where(sessions.SignInSession.user_id == user.id))
-    lockout.forget(user.id)  # SQLite does not cascade, and may give the id to the next user
+    lockout.forget(user.id)  # SQLite does not cascade (its ids are never reused: AUTOINCREMENT)
+    db.session.execute(delete(ScimUser).where(ScimUser.user_id == user.id))
+    db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.user_id == user.id))
     audit.record("user.deleted", user_id=user.id, detail={"user_name": user.user_name, "by": "scim"})
     db.session.delete(user)
 

@@ -7,20 +7,23 @@ token, never by a browser with cookies.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import json
 import logging
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.extensions import csrf, db
 from app.runtime import current
-from app.scim import discovery, users
+from app.scim import discovery, etag, groups, query, selection, users
+from app.scim import filter as filter_language
+from app.scim.attributes import user_schemas as user_schemas_for
 from app.scim.config import ScimSettings
 from app.scim.errors import ScimError, invalid_syntax
-from app.scim.filter import parse_filter
-from app.scim.patch import apply_patch
+from app.scim.patch import Patcher
 from app.scim.schema import parse_user, registration_id_of, render_user
 from app.web import params, request_limits
 from app.web.gate import exempt
@@ -32,6 +35,8 @@ csrf.exempt(bp)
 
 MEDIA_TYPE = "application/scim+json"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SEARCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+NO_STATE = SimpleNamespace(document="{}", external_id=None)
 MAX_START_INDEX = 2**31  # further than any store reaches; keeps OFFSET within every database's integer
 
 
@@ -50,6 +55,8 @@ def scim_error(exc: ScimError) -> Response:
 
 @bp.before_request
 def authenticate() -> None:
+    if request.endpoint == "scim.unrouted":
+        return  # a refusal (404/405) needs no token, as when routing itself refused: it reads nothing
     settings = _settings()
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -88,10 +95,10 @@ def _body() -> dict:
     return body
 
 
-def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+def _int_arg(name: str, raw, default: int, minimum: int, maximum: int) -> int:
     """RFC 7644 3.4.2.4: a startIndex below 1 means 1 and a negative count means 0; past the end is an empty page."""
     try:
-        return params.integer(name, request.args.get(name), default, minimum, maximum)
+        return params.integer(name, None if raw is None else str(raw), default, minimum, maximum)
     except params.BadParameter as exc:
         raise invalid_syntax(str(exc)) from None
 
@@ -101,19 +108,33 @@ def bad_parameter(exc: params.BadParameter) -> Response:
     return scim_error(invalid_syntax(str(exc)))
 
 
-@bp.app_errorhandler(HTTPException)
-def routing_error(exc: HTTPException):
-    """What routing refuses under /scim/v2 (unknown endpoint, wrong method) answers in SCIM's error JSON too.
-
-    Routing fails before any blueprint is chosen, so this handler is the app's; elsewhere it hands the
-    exception back unchanged, for Flask to answer as it would have.
-    """
-    if not request.path.startswith(bp.url_prefix + "/") or exc.code is None:
-        return exc
-    response = scim_error(ScimError(exc.code, exc.description or exc.name))
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    """Whatever Flask or Werkzeug refuses inside the SCIM endpoints answers in SCIM's error JSON too."""
+    response = scim_error(ScimError(exc.code or 500, exc.description or exc.name))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
     return response
+
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS)
+@bp.route("/<path:rest>", methods=ALL_METHODS)
+def unrouted(rest: str) -> Response:
+    """Every path under /scim/v2 no endpoint serves, or serves with other methods: 404 or 405, as SCIM errors.
+
+    Routed here, inside the blueprint, rather than left to routing (which fails before any blueprint
+    is chosen), so no application-wide error page can answer a SCIM client in HTML.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = {
+        m for m in adapter.allowed_methods(request.path) if adapter.match(request.path, method=m)[0] != request.endpoint
+    }
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    raise ScimError(404, f"no SCIM endpoint at {request.path}")
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -122,68 +143,138 @@ def too_large(exc: RequestEntityTooLarge) -> Response:
     return scim_error(ScimError(413, f"the request body is larger than {limit} bytes"))
 
 
-@bp.get("/Users")
-def list_users() -> Response:
+def user_schemas() -> dict:
+    """The User schema and extensions this server declares (``app.scim.attributes``)."""
     settings = _settings()
-    start = _int_arg("startIndex", 1, 1, MAX_START_INDEX)
-    count = _int_arg("count", discovery.MAX_RESULTS, 0, discovery.MAX_RESULTS)
-    attribute = value = None
-    if request.args.get("filter"):
-        attribute, value = parse_filter(request.args["filter"], settings.attribute_mapping)
-    total, page = users.search(settings.identity_store, attribute, value, start, count)
+    return user_schemas_for(settings.attribute_mapping, settings.registration_extension)
+
+
+def _render(user, state=None, member_of: list | None = None) -> dict:
+    mapping = _settings().attribute_mapping
+    state = users.state_of(user) if state is None else state
+    member_of = groups.memberships([user.id]).get(user.id, []) if member_of is None else member_of
+    resource = render_user(user, mapping, _location(user.id), state)
+    if member_of:  # read-only (RFC 7643 4.1.2): the groups /Groups says the user is in
+        meta = resource.pop("meta")
+        resource["groups"] = [{"value": str(gid), "display": name} for gid, name in member_of]
+        resource["meta"] = meta
+    return etag.stamp(resource)
+
+
+def _one(resource: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """A single resource, with its version as ``ETag`` and the requested attributes only."""
+    shown = selection.select(resource, *_selection(request.args))
+    return scim_response(shown, status, {"ETag": resource["meta"]["version"], **(headers or {})})
+
+
+def _selection(source) -> tuple[list[str], list[str]]:
+    return selection.names(source.get("attributes")), selection.names(source.get("excludedAttributes"))
+
+
+def list_response(resources: list[dict], total: int, start: int, chosen: tuple[list[str], list[str]]) -> Response:
     return scim_response(
         {
             "schemas": [LIST_SCHEMA],
             "totalResults": total,
             "startIndex": start,
-            "itemsPerPage": len(page),
-            "Resources": [render_user(u, settings.attribute_mapping, _location(u.id)) for u in page],
+            "itemsPerPage": len(resources),
+            "Resources": [selection.select(r, *chosen) for r in resources],
         }
     )
+
+
+def paging(source) -> tuple[int, int]:
+    """(startIndex, count) from query arguments or a ``/.search`` body."""
+    return (
+        _int_arg("startIndex", source.get("startIndex"), 1, 1, MAX_START_INDEX),
+        _int_arg("count", source.get("count"), discovery.MAX_RESULTS, 0, discovery.MAX_RESULTS),
+    )
+
+
+def filter_of(source) -> filter_language.Node | None:
+    text = source.get("filter")
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise filter_language.invalid_filter("'filter' must be a string")
+    return filter_language.parse(text)
+
+
+def _search_users(source) -> Response:
+    settings = _settings()
+    start, count = paging(source)
+    node = filter_of(source)
+    store, mapping = settings.identity_store, settings.attribute_mapping
+    condition = None if node is None else query.user_condition(node, store, mapping)
+    total, page = users.search(settings.identity_store, condition, start, count)
+    states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
+    resources = [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
+    return list_response(resources, total, start, _selection(source))
+
+
+@bp.get("/Users")
+def list_users() -> Response:
+    return _search_users(request.args)
+
+
+@bp.post("/Users/.search")
+def search_users() -> Response:
+    return _search_users(search_body())
+
+
+def search_body() -> dict:
+    """A SearchRequest (RFC 7644 3.4.3): its attributes lists may be JSON lists."""
+    body = _body()
+    if SEARCH_SCHEMA not in (body.get("schemas") or []):
+        raise invalid_syntax(f"a search body must list {SEARCH_SCHEMA} in 'schemas'")
+    return body
 
 
 @bp.post("/Users")
 def create_user() -> Response:
     settings = _settings()
-    user = users.create(settings.identity_store, parse_user(_body(), settings.attribute_mapping))
+    user = users.create(settings.identity_store, parse_user(_body(), settings.attribute_mapping, user_schemas()))
     db.session.commit()
     location = _location(user.id)
-    return scim_response(render_user(user, settings.attribute_mapping, location), 201, {"Location": location})
+    return _one(_render(user), 201, {"Location": location})
 
 
 @bp.get("/Users/<user_id>")
 def get_user(user_id: str) -> Response:
-    settings = _settings()
-    user = users.get(settings.identity_store, user_id)
-    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+    return _one(_render(users.get(_settings().identity_store, user_id)))
 
 
 @bp.put("/Users/<user_id>")
 def replace_user(user_id: str) -> Response:
     settings = _settings()
     user = users.get(settings.identity_store, user_id)
+    etag.require_match(request.headers.get("If-Match"), _render(user))
     body = _body()
     _refuse_registration(body)
-    users.replace(user, parse_user(body, settings.attribute_mapping))
+    users.replace(user, parse_user(body, settings.attribute_mapping, user_schemas()))
     db.session.commit()
-    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+    return _one(_render(user))
 
 
 @bp.patch("/Users/<user_id>")
 def patch_user(user_id: str) -> Response:
     settings = _settings()
     user = users.get(settings.identity_store, user_id)
-    resource = render_user(user, settings.attribute_mapping, _location(user.id))
-    patched = apply_patch(resource, _body())
+    resource = _render(user)
+    etag.require_match(request.headers.get("If-Match"), resource)
+    body = _body()
+    patched = Patcher(user_schemas()).apply(copy.deepcopy(resource), body)
     _refuse_registration(patched)
-    users.replace(user, parse_user(patched, settings.attribute_mapping))
+    users.replace(user, parse_user(patched, settings.attribute_mapping, user_schemas()))
     db.session.commit()
-    return scim_response(render_user(user, settings.attribute_mapping, _location(user.id)))
+    return _one(_render(user))
 
 
 @bp.delete("/Users/<user_id>")
 def delete_user(user_id: str) -> Response:
-    users.remove(users.get(_settings().identity_store, user_id))
+    user = users.get(_settings().identity_store, user_id)
+    etag.require_match(request.headers.get("If-Match"), _render(user))
+    users.remove(user)
     db.session.commit()
     return scim_response(None, 204)
 
@@ -201,35 +292,31 @@ def service_provider_config() -> Response:
 
 @bp.get("/ResourceTypes")
 def resource_types() -> Response:
-    types = [discovery.user_resource_type(_base())]
-    return scim_response(
-        {"schemas": [LIST_SCHEMA], "totalResults": 1, "startIndex": 1, "itemsPerPage": 1, "Resources": types}
-    )
+    types = discovery.resource_types(_base(), _settings().registration_extension)
+    return list_response(types, len(types), 1, ([], []))
 
 
 @bp.get("/ResourceTypes/<name>")
 def resource_type(name: str) -> Response:
-    if name != "User":
+    found = [t for t in discovery.resource_types(_base(), _settings().registration_extension) if t["id"] == name]
+    if not found:
         raise ScimError(404, f"no resource type '{name}'")
-    return scim_response(discovery.user_resource_type(_base()))
+    return scim_response(found[0])
 
 
 @bp.get("/Schemas")
 def schemas() -> Response:
-    found = [discovery.schema(urn, _base()) for urn in discovery.SCHEMAS]
-    return scim_response(
-        {
-            "schemas": [LIST_SCHEMA],
-            "totalResults": len(found),
-            "startIndex": 1,
-            "itemsPerPage": len(found),
-            "Resources": found,
-        }
-    )
+    declared = discovery.all_schemas(user_schemas())
+    found = [discovery.schema(urn, attributes, _base()) for urn, attributes in declared.items()]
+    return list_response(found, len(found), 1, ([], []))
 
 
 @bp.get("/Schemas/<path:urn>")
 def schema(urn: str) -> Response:
-    if urn not in discovery.SCHEMAS:
+    declared = discovery.all_schemas(user_schemas())
+    if urn not in declared:
         raise ScimError(404, f"no schema '{urn}'")
-    return scim_response(discovery.schema(urn, _base()))
+    return scim_response(discovery.schema(urn, declared[urn], _base()))
+
+
+from app.scim import group_views, search_views  # noqa: E402,F401 - register /Groups and /.search on bp

@@ -12,7 +12,7 @@ by the content security policy, and the form still submits without it.
 from __future__ import annotations
 
 from flask import render_template
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from app.credentials import CredentialField
 from app.engine.challenge_page import CREDENTIALS_SLOT, ERRORS_SLOT, SUBMIT_FORM, ChallengePage
@@ -24,12 +24,18 @@ def render(
     fields: list[CredentialField],
     labels: dict[str, str],
     error: str | None,
+    reason: str | None = None,
+    rules: dict | None = None,
 ) -> str:
-    """The administrator's page with the fields, the CSRF token and the error put in."""
+    """The administrator's page with the fields (as on stepgate's own page), the CSRF token and the error put in."""
     html = page.html
-    notice = Markup('<p class="error" role="alert">{}</p>').format(error) if error else Markup("")
+    notice = Markup('<p class="error" role="alert" id="form-error">{}</p>').format(error) if error else Markup("")
     errors_slot = ERRORS_SLOT.search(html)
-    inputs = Markup("").join(_field(form, f, labels) for f in fields)
+    inputs = Markup(  # noqa: S704 - a Jinja template's output, escaped by autoescaping
+        render_template(
+            "_credential_fields.html", form=form, fields=fields, labels=labels, rules=rules or {}, reason=reason
+        )
+    )
     if errors_slot is None:
         inputs = notice + inputs  # OAM shows its error codes with the fields unless the page takes them
     html = _insert_after(html, CREDENTIALS_SLOT, inputs)
@@ -43,14 +49,3 @@ def render(
 def _insert_after(html: str, pattern, markup: Markup) -> str:
     match = pattern.search(html)
     return html[: match.end()] + str(markup) + html[match.end() :]
-
-
-def _field(form, field: CredentialField, labels: dict[str, str]) -> Markup:
-    widget = form[field.id]
-    if field.type == "hidden":
-        return widget()
-    autocomplete = "current-password" if field.type == "password" else "username"
-    label = labels.get(field.display_name, field.display_name)
-    return Markup('<label for="{}">{}</label>{}').format(
-        field.id, escape(label), widget(id=field.id, autocomplete=autocomplete)
-    )

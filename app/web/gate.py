@@ -17,7 +17,7 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import audit, federation, flows, identity, metrics, outage, session_cache, sessions
+from app import audit, federation, flows, identity, metrics, outage, routing, session_cache, sessions
 from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
@@ -27,6 +27,7 @@ from app.extensions import csrf, db
 from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
+from app.scim import membership
 from app.urlpath import path_of_request_target
 from app.web import headers
 from app.web.messages import message_for, public_reason, retry_after_for, status_for
@@ -70,11 +71,13 @@ def protect() -> Response | None:
     if resource is None or resource.policy.public:
         return None
     scheme = current().schemes[resource.policy.scheme]
-    if g.session is not None and g.session.level >= scheme.level:
+    if g.session is not None and resource.policy.satisfied_by(g.session, scheme.level):
+        if not membership.allowed(resource.policy.groups, g.session.user_id):
+            return error_page("authz.not_in_group", 403)
         return None
     if request.method not in ("GET", "HEAD"):
         return error_page("authn.required", 401, "Sign in first, then submit again.")
-    return begin(scheme, _relative_target())
+    return begin(scheme, _relative_target(), resource.policy)
 
 
 @bp.route("/login")
@@ -87,7 +90,7 @@ def login() -> Response:
         return error_page("redirect.not_allowed", 400)
     if resource.policy.public:
         return redirect(target)
-    return begin(current().schemes[resource.policy.scheme], target)
+    return begin(current().schemes[resource.policy.scheme], target, resource.policy)
 
 
 @bp.route("/oam/server/auth_cred_submit", methods=["GET", "POST"])
@@ -159,13 +162,18 @@ def _provider_logout_origins() -> list[str]:
     return [endpoint] if endpoint else []
 
 
-def begin(scheme: Scheme, target: str) -> Response:
-    """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes."""
+def begin(scheme: Scheme, target: str, policy=None) -> Response:
+    """Start a flow of ``scheme`` that returns to ``target`` and run it as far as it goes.
+
+    The flow starts knowing what the policy requires (``required_amr``), the session
+    it may step up (``session``) and the provider hint of the request (app/routing.py).
+    """
     settings = current().settings
     if len(target) > MAX_TARGET:  # the flow row could not hold the way back; no browser needs such an address
         log.warning("refused to start a flow for an address of %d characters", len(target))
         return error_page("request.target_too_long", 414)
     flow = flows.start_flow(scheme.name, scheme.version, target, settings.flow_lifetime_seconds)
+    routing.start_data(flow.state.data, policy, g.get("session"), request.args, target)
     audit.record("flow.start", flow_id=flow.state.id, scheme=scheme.name, detail={"target": target})
     return run(flow, None)
 
@@ -194,6 +202,7 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         record=_record_step,
         propagate_exceptions=current_app.config.get("STEPGATE_PROPAGATE_EXCEPTIONS", False),
         faults=lambda exc: _outage_under_step(state, exc),
+        attributes_of=identity.attributes_of,
     )
     if isinstance(result, Respond):
         flows.save(flow)
@@ -216,10 +225,11 @@ def _signed_in(flow: flows.FlowRecord, scheme: Scheme, result: Succeeded) -> Res
     token, session = sessions.open_session(
         result.user_id,
         user.user_name if user else "",
-        result.level,
+        routing.level_after(state.data, result.user_id, result.level),
         scheme.name,
         current().settings.session_lifetime_seconds,
         logout=hint,
+        amr=result.amr,
     )
     federation.signed_in_through(state.data.get("federated"), result.user_id)
     audit.record("signin.success", flow_id=state.id, scheme=scheme.name, user_id=result.user_id, outcome="success")

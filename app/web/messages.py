@@ -11,17 +11,25 @@ MESSAGES: dict[str, str] = {
     "user.locked": "This account is locked. Contact your administrator.",
     "user.disabled": "This account is disabled. Contact your administrator.",
     "user.no_password": "This account can't sign in with a password. Use the sign-in method it was created with.",
+    "password.expired": "Your password has expired. Change it with your organisation's password service, then sign in.",
+    "password.must_change": "Your password was reset and must be changed before you sign in. "
+    "Change it with your organisation's password service.",
+    "store.unavailable": "The directory that holds accounts does not answer. Try again in a moment.",
     "flow.retry_limit_reached": "Too many failed attempts. Start again from the page you wanted to open.",
     "flow.expired": "This sign-in has expired or was started in another browser. Start again from your page.",
     "flow.no_user_identified": "The sign-in finished without identifying a user; the scheme is misconfigured.",
     "flow.transition_limit": "The sign-in went round in circles; the scheme is misconfigured.",
     "flow.scheme_changed": "The sign-in scheme was replaced while you were signing in. Start again.",
     "plugin.exception": "Something went wrong on our side. Try again later.",
-    "request.method_not_allowed": "This address does not accept that kind of request.",
     "login_page.misconfigured": "The sign-in page is not available; the scheme is misconfigured.",
     "request.bad_parameter": "The address carries a value this page can't use.",
     "request.target_too_long": "This address is too long to sign in for.",
     "request.too_large": "What was sent is larger than this server accepts.",
+    # HTTP errors nothing else answered (app/web/errors.py)
+    "page.not_found": "There is no page at this address. Check the address, or start again from the start page.",
+    "request.method_not_allowed": "This page can't be used that way. Go back and use the page's own links and forms.",
+    "server.error": "Something went wrong on our side. It has been logged; try again later.",
+    "request.refused": "This request can't be answered. Go back and try again.",
     "database.unavailable": "This service is briefly unavailable: its database is not answering. Try again shortly.",
     "redis.unavailable": "This service is briefly unavailable. Try again shortly.",
     "form.csrf": "The form expired or did not come from this site. Go back and try again.",
@@ -29,6 +37,8 @@ MESSAGES: dict[str, str] = {
     "redirect.not_allowed": "That return address is not a resource protected by this server.",
     "authn.required": "Sign in to open this page.",
     "authn.level_too_low": "This page needs a stronger sign-in than the one you used.",
+    "authn.methods_missing": "This page needs a second factor, and this sign-in did not provide one.",
+    "authz.not_in_group": "Your account is not in a group this page requires. Ask your administrator.",
     "forward_auth.untrusted_proxy": "Only a configured reverse proxy may ask about access.",
     "forward_auth.no_original_url": "The reverse proxy did not say which URL it is asking about.",
     "forward_auth.no_resource": "This address is not a resource protected by this server.",
@@ -114,7 +124,36 @@ MESSAGES: dict[str, str] = {
     "consent.no_federated_identity": "Consent is asked after a sign-in at an identity provider.",
     "registration.not_completed": "Your account could not be created. Start again from your page.",
     "user_name.too_many_attempts": "Too many user names were tried. Start again from your page.",
+    # which rule of the policy failed (app/password_policy.py); the prompt lists every rule
+    "registration.password_too_short": "This password does not meet the password policy: it is too short.",
+    "registration.password_no_letter": "This password does not meet the password policy: it has no letter.",
+    "registration.password_no_lower": "This password does not meet the password policy: it has no lower-case letter.",
+    "registration.password_no_upper": "This password does not meet the password policy: it has no upper-case letter.",
+    "registration.password_no_digit": "This password does not meet the password policy: it has no digit.",
+    "registration.password_no_symbol": "This password does not meet the password policy: it has no symbol.",
 }
+
+# second factors (app/mfa/, plugins/totp.py, plugins/email_otp.py); asked only after the first factor
+MESSAGES.update(
+    {
+        "otp.missing": "Type the code.",
+        "otp.invalid": "That code is not right. Check it and try again.",
+        "otp.replayed": "That code has already been used. Wait for the next one from your app.",
+        "otp.used": "That code has already been used. Start again from your page.",
+        "otp.expired": "That code has expired. Ask for a new one.",
+        "otp.no_code": "No code was sent for this sign-in. Start again from your page.",
+        "otp.too_many_attempts": "Too many wrong codes. Start again from the page you wanted to open.",
+        "otp.too_many_sends": "No more codes can be sent for this sign-in; use the last one or start again.",
+        "otp.locked_out": "This account is locked for a while after too many failed sign-ins. Try again later.",
+        "otp.not_enrolled": "This account has no authenticator app set up. Contact your administrator.",
+        "otp.already_enrolled": "An authenticator app was set up for this account meanwhile. Start again.",
+        "otp.no_address": "This account has no e-mail address a code can be sent to. Contact your administrator.",
+        "otp.unverified_address": "This account's e-mail address is not verified, so no code can be sent to it.",
+        "otp.mail_unavailable": "The code could not be sent: the mail server is not answering. Try again later.",
+        "otp.master_key_unavailable": "Second factors are not available right now; the server is misconfigured.",
+        "otp.no_user_identified": "The sign-in asked for a code before identifying you; the scheme is misconfigured.",
+    }
+)
 
 DEFAULT = "Sign-in could not be completed."
 
@@ -144,8 +183,10 @@ STATUSES: dict[str, int] = {
     "consent.declined": 403,  # the person said no: refused, not unauthenticated
     "database.unavailable": 503,
     "redis.unavailable": 503,
+    "otp.mail_unavailable": 503,  # the mail server of e-mail codes (app/mfa/smtp.py)
+    "authn.methods_missing": 403,  # signed in at the provider, but not with the factor the resource requires
 }
-RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2}
+RETRY_AFTER: dict[str, int] = {"idp.unavailable": 5, "idp.busy": 2, "otp.mail_unavailable": 30}
 """Seconds a browser (or a person) should wait before trying again, sent as ``Retry-After`` with a 503."""
 
 

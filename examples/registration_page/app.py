@@ -13,6 +13,11 @@ What it does, in the order of OAM's sample page:
    account to the IdP identity;
 4. sends the browser back to ``/oam/server/auth_cred_submit?registrationid=...``.
 
+It looks like stepgate's own pages: the same stylesheet (stepgate's
+``app/static/base.css``, served here at ``/static/base.css``, same origin), one
+field per row, each error beside its field, and "Start again" as a link to
+stepgate's start page when a registration can't go on.
+
 Configuration (environment, or the ``config`` mapping in tests):
 ``STEPGATE_URL`` (how this server reaches stepgate), ``STEPGATE_PUBLIC_URL``
 (how browsers reach it; default ``STEPGATE_URL``), ``REGISTRATION_SECRET_KEY``
@@ -30,11 +35,12 @@ import logging
 import os
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from flask import Flask, Response, current_app, make_response, redirect, render_template, request
+from flask import Flask, Response, current_app, make_response, redirect, render_template, request, send_file
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
 
@@ -45,6 +51,7 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 REGISTRATION = "urn:stepgate:params:scim:schemas:extension:registration:2.0:User"
 USER_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 TIMEOUT = 5
+STEPGATE_CSS = Path(__file__).resolve().parents[2] / "app" / "static" / "base.css"  # stepgate's own stylesheet
 
 
 class Refused(Exception):
@@ -71,8 +78,9 @@ def create_app(config: dict[str, str] | None = None) -> Flask:
     )
     CSRFProtect(app)
     app.add_url_rule("/register", view_func=register, methods=["GET", "POST"])
+    app.add_url_rule("/static/base.css", "stylesheet", lambda: send_file(STEPGATE_CSS, mimetype="text/css"))
     app.register_error_handler(Refused, refused)
-    app.register_error_handler(CSRFError, lambda exc: refused(Refused(400, "The form expired. Start again.")))
+    app.register_error_handler(CSRFError, lambda exc: refused(Refused(400, "The form expired.")))
     app.after_request(_private)
     return app
 
@@ -99,13 +107,13 @@ def fetch_claims(registration_id: str) -> dict[str, Any]:
         raise Refused(502, "The sign-in service cannot be reached. Try again later.") from None
     if answer.status_code != 200:
         log.warning("regdata answered %s", answer.status_code)
-        raise Refused(404, "This registration link is unknown, already used or expired. Start again.")
+        raise Refused(404, "This registration link is unknown, already used or expired.")
     body = answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else None
     if not isinstance(body, dict) or not isinstance(body.get("idtoken"), str) or not isinstance(body.get("hmac"), str):
         raise Refused(502, "The sign-in service sent data this page does not understand.")
     if not hmac_matches(config["REGISTRATION_SECRET_KEY"], body["idtoken"], body["hmac"]):
         log.warning("regdata HMAC mismatch: refusing the registration")
-        raise Refused(400, "The registration data could not be verified. Start again.")
+        raise Refused(400, "The registration data could not be verified.")
     claims = json.loads(body["idtoken"])
     if not isinstance(claims, dict):
         raise Refused(502, "The sign-in service sent data this page does not understand.")
@@ -118,15 +126,15 @@ def register() -> Response:
     if request.method == "GET":
         return _form(registration_id, claims, _prefill(claims))
     answers = {key: request.form.get(key, "").strip() for key in ("userName", "givenName", "familyName", "department")}
-    problem = _problem(answers, request.form.get("accept_terms") == "yes")
-    if problem:
-        return _form(registration_id, claims, answers, problem, 400)
+    problems = _problems(answers, request.form.get("accept_terms") == "yes")
+    if problems:
+        return _form(registration_id, claims, answers, problems, 400)
     created = _create_user(registration_id, claims, answers)
     if created.status_code == 409:
-        return _form(registration_id, claims, answers, "That user name is taken; choose another.", 409)
+        return _form(registration_id, claims, answers, {"userName": "That user name is taken; choose another."}, 409)
     if created.status_code != 201:
         log.error("SCIM create refused: %s %s", created.status_code, created.text[:300])
-        raise Refused(400, "The account could not be created. Start again from your sign-in.")
+        raise Refused(400, "The account could not be created.")
     back = f"{current_app.config['STEPGATE_PUBLIC_URL']}/oam/server/auth_cred_submit"
     return redirect(f"{back}?{urlencode({'registrationid': registration_id})}", 303)
 
@@ -148,14 +156,16 @@ def _prefill(claims: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _problem(answers: dict[str, str], accepted: bool) -> str | None:
+def _problems(answers: dict[str, str], accepted: bool) -> dict[str, str]:
+    """Every field's problem at once, by field name, so each is shown beside its field."""
+    problems = {}
     if not USER_NAME.fullmatch(answers["userName"]):
-        return "Choose a user name of 1 to 64 letters, digits or . _ @ -."
+        problems["userName"] = "Choose a user name of 1 to 64 letters, digits or . _ @ -."
     if not answers["department"] or len(answers["department"]) > 100:
-        return "Enter your department."
+        problems["department"] = "Enter your department (up to 100 characters)."
     if not accepted:
-        return "Accept the terms of use to create your account."
-    return None
+        problems["accept_terms"] = "Accept the terms of use to create your account."
+    return problems
 
 
 def _create_user(registration_id: str, claims: dict[str, Any], answers: dict[str, str]) -> requests.Response:
@@ -185,20 +195,21 @@ def _create_user(registration_id: str, claims: dict[str, Any], answers: dict[str
         raise Refused(502, "The sign-in service cannot be reached. Try again later.") from None
 
 
-def _form(registration_id: str, claims: dict, answers: dict, problem: str | None = None, status: int = 200):
+def _form(registration_id: str, claims: dict, answers: dict, problems: dict | None = None, status: int = 200):
     page = render_template(
         "register.html",
         registration_id=registration_id,
         claims=claims,
         email=_verified_email(claims),
         answers=answers,
-        problem=problem,
+        problems=problems or {},
     )
     return make_response(page, status)
 
 
 def refused(exc: Refused) -> Response:
-    return make_response(render_template("refused.html", message=exc.message), exc.status)
+    start = current_app.config["STEPGATE_PUBLIC_URL"] + "/"
+    return make_response(render_template("refused.html", message=exc.message, start_url=start), exc.status)
 
 
 def _private(response: Response) -> Response:

@@ -81,4 +81,13 @@ def mermaid() -> Response:
     return send_file(MERMAID_JS, mimetype="text/javascript", max_age=3600)
 
 
-from app.web.admin import activity, consent, providers, queries, registrations, schemes, users  # noqa: E402, F401
+from app.web.admin import (  # noqa: E402, F401 - routes on bp
+    activity,
+    consent,
+    factors,
+    providers,
+    queries,
+    registrations,
+    schemes,
+    users,
+)

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 from sqlalchemy import delete
 
-from app import audit, lockout, sessions
+from app import audit, lockout, sessions, stores
 from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
+from app.mfa import attempts, email_codes, factors
 from app.sessions import SignInSession
 
 
 def set_status(user: User, status: UserStatus, by: str) -> str:
-    """Change the user's status; return the old one. Any status but active ends their sessions."""
+    """Change the user's status where their store keeps it; return the old one. Non-active ends their sessions.
+
+    An LDAP store writes the directory's convention (ppolicy, AD, nsAccountLock);
+    a read-only store raises ``ReadOnly`` (a ``StoreError``) and nothing changes.
+    """
     old = user.status
-    user.status = status.value
+    stores.get(user.store).set_status(user.view(), status)
     if status is not UserStatus.ACTIVE:
         sessions.revoke_all_for(user.id)
     audit.record(
@@ -47,6 +52,8 @@ def delete_user(user: User, by: str) -> None:
     db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
     lockout.forget(user.id)
+    for second_factor in (factors, email_codes, attempts):  # SQLite does not cascade
+        second_factor.forget(user.id)
     db.session.delete(user)
 
 

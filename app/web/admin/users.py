@@ -5,15 +5,22 @@ A lockout after failed sign-ins (app/lockout.py) has its own line and button, ap
 
 from __future__ import annotations
 
+import logging
+
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from app import audit, federation, identity, lockout
 from app.extensions import db
 from app.identity import UserStatus
+from app.mfa import attempts as mfa_attempts
+from app.mfa import factors as mfa_factors
 from app.runtime import current
+from app.stores.base import StoreError
 from app.web import params
 from app.web.admin import actions, bp, queries
 from app.web.gate import error_page
+
+log = logging.getLogger(__name__)
 
 
 @bp.route("/users")
@@ -53,6 +60,8 @@ def user(user_id: int):
         history=audit.query(user_id=found.id, limit=queries.PAGE),
         is_self=found.id == g.admin.id,
         lockout=lockout.state_of(found.id),
+        mfa=mfa_factors.summary(found.id),
+        mfa_failures=mfa_attempts.failures_of(found.id),
     )
 
 
@@ -105,7 +114,13 @@ def delete(user_id: int):
 
 def _set_status(user_id: int, status: UserStatus):
     found = _other_user(user_id)
-    old = actions.set_status(found, status, by=g.admin.user_name)
+    try:
+        old = actions.set_status(found, status, by=g.admin.user_name)
+    except StoreError as exc:  # a read-only or unreachable directory: said, nothing changed
+        db.session.rollback()
+        log.warning("console: status of user %s not changed: %s", user_id, exc)
+        flash(f"{found.user_name}: not changed: {exc}", "error")
+        return redirect(url_for("admin.user", user_id=user_id))
     db.session.commit()
     flash(f"{found.user_name}: {old} → {status.value}", "ok")
     return redirect(url_for("admin.user", user_id=found.id))

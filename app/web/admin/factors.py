@@ -1,0 +1,26 @@
+"""Console actions on a user's second factors: reset TOTP and recovery codes (audited, CSRF-checked like every form).
+
+After a reset the person enrols again at their next sign-in through a scheme
+whose TOTP step allows enrolment; their open sessions are left alone (the
+factor was proven when they began).
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, url_for
+
+from app import identity
+from app.extensions import db
+from app.mfa import attempts, factors
+from app.web.admin import bp
+
+
+@bp.route("/users/<int:user_id>/reset-mfa", methods=["POST"])
+def reset_mfa(user_id: int):
+    found = identity.get_user(user_id) or abort(404)
+    removed = factors.reset(found.id, found.user_name, by=g.admin.user_name)
+    attempts.forget(found.id)
+    db.session.commit()
+    message = "TOTP and recovery codes removed; enrolment at the next sign-in" if removed else "nothing to reset"
+    flash(f"{found.user_name}: {message}", "ok")
+    return redirect(url_for("admin.user", user_id=found.id))
