@@ -42,9 +42,19 @@ run: $(STAMP) $(DEVOP) $(MERMAID)
 $(DEVOP): devop/package-lock.json
 	cd devop && npm ci --no-audit --no-fund
 
+# Two passes, one exit status: the suite in parallel (pytest-xdist, TEST_WORKERS processes: most tests
+# wait on sockets, not the CPU, so more workers than cores), then the tests marked `serial` alone
+# (they time seconds or share Redis; see tests/conftest.py). Then the 10 slowest of both.
+TEST_WORKERS ?= 4
+TEST_REPORTS := .pytest_cache/make-test
 test: $(STAMP) $(MERMAID)
 	$(BIN)/ruff check app plugins tests examples bench
-	$(BIN)/pytest
+	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
+	@status=0; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial" --junitxml=$(TEST_REPORTS)/parallel.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/pytest -p no:xdist -m serial --junitxml=$(TEST_REPORTS)/serial.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/python -m tests.slowest 10 $(TEST_REPORTS)/parallel.xml $(TEST_REPORTS)/serial.xml; \
+	exit $$status
 
 bench-admin: $(STAMP)
 	$(BIN)/python bench/admin_pages.py

@@ -3,6 +3,14 @@
 ``make_settings`` writes a settings file into a temporary folder (its own
 SQLite database and a copy of the schemes it names), so every test starts
 from nothing and nothing leaks between tests.
+
+``make test`` runs the suite in two passes (docs/testing.md): most tests in
+parallel under pytest-xdist (``-m "not serial"``), then the ``serial`` ones
+alone, because they assert seconds (timeouts, brownouts, lockout windows) or
+share one outside resource (Redis' revocation channel). Tests are marked
+``serial`` here, by module, by name or by fixture, so a new test in those
+files, or a new one using ``fault_proxy``, is kept out of the parallel pass
+without remembering to mark it.
 """
 
 from __future__ import annotations
@@ -38,6 +46,65 @@ DEMO_DOMAIN = {
         ],
     }
 }
+
+SERIAL_MODULES = {
+    "test_faults_database",  # brownouts and deadlines of a real PostgreSQL behind the fault proxy
+    "test_faults_provider",
+    "test_faults_redis",  # Redis' revocation channel is shared by every process
+    "test_fault_proxy",
+    "test_provider_deadline",
+    "test_provider_breaker",
+    "test_revocation_listener",  # kills Redis connections by name, publishes on the shared channel
+    "test_session_revocation",  # "within 3 s" across two nodes, Redis
+    "test_gunicorn_reload",
+    "test_two_nodes",
+}
+"""Whole files whose tests time seconds or share an outside resource: run alone, after the parallel pass."""
+
+SERIAL_TESTS = {
+    "test_scheme_reload::test_each_gunicorn_worker_reloads_on_its_own",
+    "test_oidc_transport::test_a_token_endpoint_slower_than_the_read_timeout_is_idp_timeout",  # asserts < 0.9 s
+    "test_oidc_transport::test_each_request_thread_has_its_own_connection",  # 4 threads must not meet the bulkhead
+    "test_account_lockout::test_the_lockout_ends_by_itself_after_its_duration",  # a 1 s lockout
+    "test_account_lockout::test_failures_outside_the_window_do_not_add_up",  # a 1 s window
+    "test_signin_throttling::test_the_budget_comes_back_when_the_window_ends",  # a 5 s window
+}
+"""Single tests (module::function, every parameter) that assert seconds."""
+
+SERIAL_FIXTURES = {"fault_proxy"}
+"""A test that injects faults times what it sees: serial wherever it is written."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.stem
+        if (
+            module in SERIAL_MODULES
+            or f"{module}::{getattr(item, 'originalname', item.name)}" in SERIAL_TESTS
+            or SERIAL_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        ):
+            item.add_marker(pytest.mark.serial)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing():
+    """Argon2id at its lowest cost in the test processes (production keeps argon2's defaults).
+
+    The default costs 64 MiB and about a second per hash on this shared machine, and
+    tests hash and verify hundreds of passwords. What the tests check (one verification
+    per refusal, argon2id hashes) holds at any cost; servers the suite starts as
+    separate processes (gunicorn) keep the real cost.
+    """
+    from argon2 import PasswordHasher
+
+    from app import passwords
+
+    saved = passwords._hasher, passwords._DUMMY_HASH
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._hasher, passwords._DUMMY_HASH = cheap, cheap.hash("stepgate-dummy-password")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = saved
+
 
 UNUSED_PROVIDERS = {"devop": {"issuer": "http://127.0.0.1:9", "client_id": "stepgate", "client_secret": "unused"}}
 """The shipped OpenID schemes need a provider to load; tests that sign in replace it (tests/oidc_fixtures.py)."""

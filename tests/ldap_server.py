@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port  # outside the ephemeral range: slapd binds it a moment later
+
 with warnings.catch_warnings():  # ldap3 2.9.1 imports names pyasn1 0.6 deprecates
     warnings.simplefilter("ignore", DeprecationWarning)
     from ldap3 import Connection, Server
@@ -126,12 +128,6 @@ def require_slapd() -> None:
         done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not Path(SLAPD).exists():
         pytest.skip(f"apt-get install slapd ldap-utils failed: {done.stderr[-400:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_slapd(folder: Path, extra_ldif: Path | None = None, tls: dict[str, Path] | None = None) -> Slapd:

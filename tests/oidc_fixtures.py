@@ -10,7 +10,6 @@ that port. Import these fixtures from ``tests/conftest.py``.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,26 +23,21 @@ from app import create_app
 from app.extensions import db
 from tests.browser import Browser
 from tests.rogue_op import RogueProvider
+from tests.servers import free_port
 
 DEVOP = Path(__file__).resolve().parent.parent / "devop"
 CALLBACK = "/oam/server/oidc/callback"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the development provider exited: {process.stdout.read()}")
         try:
-            if requests.get(url, timeout=1).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting on a busy machine
             pass
         time.sleep(0.1)
     raise RuntimeError(f"the development provider did not answer at {url} within {seconds}s")
@@ -292,7 +286,8 @@ def rogue_site(make_jit_site, rogue_op: RogueProvider, **provider_settings) -> J
     """A stepgate whose ``/demo/rogue/`` signs in through ``rogue_op`` (``provider_settings`` added to its own)."""
     return make_jit_site(
         with_devop=False,
-        providers={"rogue": rogue_op.settings(**provider_settings)},
+        # 5 s, not the rogue's 1 s: these sites test what a token says, not timeouts, on a machine that may be busy
+        providers={"rogue": rogue_op.settings(**{"read_timeout": 5, **provider_settings})},
         schemes={"RogueScheme.yaml": ROGUE_JIT_SCHEME},
         policies={"Rogue": {"scheme": "RogueScheme"}},
         resources=[{"url": "/demo/rogue/**", "policy": "Rogue"}],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -16,8 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "config" / "gunicorn.conf.py"
 
 
+PORTS = range(20000, 32000)
+"""Where ``free_port`` looks: below Linux's ephemeral range (32768-60999), which the kernel hands to
+outgoing connections and to bind(0). A port taken from there is free when checked but may be some
+connection's local port by the time a server binds it, seconds later; with several test processes
+(pytest-xdist) connecting all the time, that happened ("Address already in use")."""
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port nothing listens on now, picked at random outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(PORTS)  # noqa: S311 - not a secret; random so parallel processes rarely meet
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the whole range busy: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
