@@ -6,7 +6,7 @@ import pytest
 
 from app import audit, identity, sessions
 from app.extensions import db
-from tests.conftest import DEMO_DOMAIN
+from tests.conftest import DEMO_DOMAIN, UNUSED_PROVIDERS
 
 PASSWORD = "correct horse battery staple"
 SCRIPT = "<script>alert(1)</script>"
@@ -257,6 +257,7 @@ def test_providers_page_shows_discovery_key_ids_and_last_error_but_never_a_clien
 
     issuer = "https://idp.example.org"
     providers = {"corp": {"issuer": issuer, "client_id": "stepgate-client", "client_secret": "s3cr3t-value-1234"}}
+    providers |= UNUSED_PROVIDERS  # the shipped routing schemes name devop
     application = create_app(make_settings({"identity_providers": providers}), testing=True)
     with application.app_context():
         db.create_all()

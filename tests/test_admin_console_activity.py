@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import audit, identity
 from app.extensions import db
+from tests.conftest import UNUSED_PROVIDERS
 from tests.test_admin_console import make_settings, people, sign_in  # noqa: F401 - fixtures shared with the console's tests
 
 
@@ -57,6 +58,7 @@ def test_the_providers_last_error_is_a_failure_never_the_routine_redirect(make_s
     from tests.conftest import LiveServer
 
     providers = {"corp": {"issuer": "https://idp.example.org", "client_id": "stepgate", "client_secret": "s3cr3t-1"}}
+    providers |= UNUSED_PROVIDERS  # the shipped routing schemes name devop
     application = create_app(make_settings({"identity_providers": providers}), testing=True)
     with application.app_context():
         db.create_all()
