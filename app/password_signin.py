@@ -40,7 +40,7 @@ from app.lockout import LockoutSettings
 from app.passwords import spend_one_check
 from app.stores.base import PasswordAnswer
 from app.throttling import ThrottleSettings
-from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
+from app.yamlsource import Checker, Located, load_block
 
 KEY = "password_signin"
 _EXTENSION = "stepgate.password_signin"
@@ -58,13 +58,7 @@ class PasswordSigninSettings:
 
 def load(settings_file: str | Path) -> PasswordSigninSettings:
     """The ``password_signin`` block of ``settings_file``; ConfigError with file:line on any problem."""
-    doc = load_yaml(settings_file)
-    if not isinstance(doc, Located):
-        raise ConfigError([Problem(str(settings_file), 1, "settings must be a YAML mapping")])
-    check = Checker()
-    parsed = parse(doc.get(KEY), doc, check)
-    check.raise_if_any()
-    return parsed
+    return load_block(settings_file, KEY, parse)
 
 
 def parse(raw: object, doc: Located, check: Checker) -> PasswordSigninSettings:

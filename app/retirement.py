@@ -29,7 +29,7 @@ from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
 from app.sessions import SignInSession
-from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
+from app.yamlsource import Checker, Located, load_block
 
 log = logging.getLogger("stepgate.retirement")
 KEY = "provider_retirement"
@@ -121,13 +121,7 @@ def removed_providers(configured: set[str]) -> list[str]:
 
 
 def load(settings_file: str | Path) -> RetirementSettings:
-    doc = load_yaml(settings_file)
-    if not isinstance(doc, Located):
-        raise ConfigError([Problem(str(settings_file), 1, "settings must be a YAML mapping")])
-    check = Checker()
-    parsed = parse(doc.get(KEY), doc, check)
-    check.raise_if_any()
-    return parsed
+    return load_block(settings_file, KEY, parse)
 
 
 def parse(raw: object, doc: Located, check: Checker) -> RetirementSettings:

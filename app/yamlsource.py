@@ -12,12 +12,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+
+T = TypeVar("T")
 
 _COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's parser when PyYAML has it (the same nodes and line marks, about ten times faster: every app start
@@ -217,3 +219,14 @@ def _problem_at(where: Located | LocatedList, key: str | int | None, message: st
 def problem_at(where: Located | LocatedList, key: str | int | None, message: str) -> Problem:
     """A problem located at ``key`` of ``where`` (or at ``where`` itself)."""
     return _problem_at(where, key, message)
+
+
+def load_block(settings_file: str | Path, key: str, parse: Callable[[object, Located, Checker], T]) -> T:
+    """Parse one top-level block of a settings file with ``parse(raw, doc, check)``; ConfigError with file:line."""
+    doc = load_yaml(settings_file)
+    if not isinstance(doc, Located):
+        raise ConfigError([Problem(str(settings_file), 1, "settings must be a YAML mapping")])
+    check = Checker()
+    parsed = parse(doc.get(key), doc, check)
+    check.raise_if_any()
+    return parsed

@@ -30,7 +30,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_app_context
 
 from app import secretbox
-from app.yamlsource import Checker, ConfigError, Located, Problem, load_yaml
+from app.yamlsource import Checker, Located, load_block
 
 KEY = "smtp"
 TLS_MODES = ("none", "starttls", "tls")
@@ -54,13 +54,7 @@ class SmtpSettings:
 
 def load(settings_file: str | Path) -> SmtpSettings | None:
     """The ``smtp`` block of ``settings_file`` (None when absent); ConfigError with file:line on any problem."""
-    doc = load_yaml(settings_file)
-    if not isinstance(doc, Located):
-        raise ConfigError([Problem(str(settings_file), 1, "settings must be a YAML mapping")])
-    check = Checker()
-    parsed = parse(doc.get(KEY), doc, check)
-    check.raise_if_any()
-    return parsed
+    return load_block(settings_file, KEY, parse)
 
 
 def parse(raw: object, doc: Located, check: Checker) -> SmtpSettings | None:
