@@ -70,7 +70,8 @@ class User(db.Model):
     __table_args__ = (
         UniqueConstraint("store", "user_name"),
         Index("uq_users_store_user_name_key", "store", "user_name_key", unique=True),
-        Index("uq_users_store_external_id", "store", "external_id", unique=True),
+        # external_id first: an index led by store alone would compete with the name-key index on store = ...
+        Index("uq_users_store_external_id", "external_id", "store", unique=True),
         # a deleted user's id is never given to another: audit events, links and SCIM ids name one person
         {"sqlite_autoincrement": True},
     )

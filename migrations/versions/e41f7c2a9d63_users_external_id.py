@@ -16,7 +16,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("external_id", sa.String(length=255), nullable=True))
-        batch.create_index("uq_users_store_external_id", ["store", "external_id"], unique=True)
+        batch.create_index("uq_users_store_external_id", ["external_id", "store"], unique=True)
 
 
 def downgrade():
