@@ -108,7 +108,11 @@ def decide(peer: str | None, headers, session_cookie: str | None) -> Answer:
         return _refuse("authn.required", config.signin_status, location=_signin_location(url, path))
     if not resource.policy.satisfied_by(checked.session, scheme.level):  # a level, or methods such as mfa
         return _refuse("authn.level_too_low", 403, location=_signin_location(url, path))
-    if not membership.allowed(resource.policy.groups, checked.session.user_id):
+    try:  # a group requirement reads the database too: an outage there is a 503, not a traceback
+        member = membership.allowed(resource.policy.groups, checked.session.user_id)
+    except Exception as exc:
+        return _unavailable(exc)
+    if not member:
         return _refuse("authz.not_in_group", 403)
     return _allow(checked, config)
 

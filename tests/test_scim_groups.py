@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import requests
 
 from app import create_app
 from app.extensions import db
@@ -26,7 +27,10 @@ def app(make_settings):
         "authentication_policies": {"Admin Console Policy": {"scheme": "AdminScheme"}},
         "resources": [{"url": "/admin/**", "policy": "Admin Console Policy"}],
     }
-    settings = make_settings(extra={"scim": {"tokens": [TOKEN]}, "application_domains": domain})
+    forward_auth = {"proxies": ["127.0.0.1"]}  # the tests ask /forward-auth as the proxy would
+    settings = make_settings(
+        extra={"scim": {"tokens": [TOKEN]}, "application_domains": domain, "forward_auth": forward_auth}
+    )
     application = create_app(settings, testing=True)
     with application.app_context():
         db.create_all()
@@ -126,6 +130,39 @@ def test_a_policy_can_require_a_provisioned_group(scim, live_server, browser_for
     assert browser.get("/finance/report").status_code == 404  # let through: stepgate itself serves no /finance
     scim.patch_(f"/Groups/{finance['id']}", json=patch({"op": "remove", "path": "members"}))
     assert browser.get("/finance/report").status_code == 403  # removal takes effect on the next request
+
+
+def test_forward_auth_holds_a_group_requirement_too_and_answers_503_when_it_cannot_ask(
+    scim, live_server, browser_for, monkeypatch
+):
+    alice = user(scim, "alice", password="alice's password 1")
+    finance = group(scim, "Finance")
+    browser = browser_for(live_server)
+    browser.get("/demo/")
+    browser.submit({"USERNAME": "alice", "PASSWORD": "alice's password 1"})
+    cookie = browser.cookie("stepgate_session")
+
+    def ask():
+        headers = {"X-Original-URL": live_server.url + "/finance/report", "X-Original-Method": "GET"}
+        cookies = {"stepgate_session": cookie}
+        return requests.get(live_server.url + "/forward-auth", headers=headers, cookies=cookies, timeout=10)
+
+    refused = ask()
+    assert refused.status_code == 403 and "authz.not_in_group" in refused.text
+    scim.patch_(f"/Groups/{finance['id']}", json=patch({"op": "add", "path": "members", "value": [{"value": alice}]}))
+    assert ask().status_code == 200
+    scim.patch_(f"/Groups/{finance['id']}", json=patch({"op": "remove", "path": "members"}))
+    assert ask().status_code == 403  # removal takes effect on the next check
+
+    from sqlalchemy.exc import OperationalError
+
+    def database_gone(*args):
+        # what SQLAlchemy raises when the database connection is lost under the query
+        raise OperationalError("SELECT group_id", {}, ConnectionResetError(), connection_invalidated=True)
+
+    monkeypatch.setattr("app.scim.membership.allowed", database_gone)
+    down = ask()
+    assert down.status_code == 503 and down.headers.get("Retry-After"), down.text
 
 
 def test_a_provisioned_group_named_like_the_admin_group_opens_no_console(scim, live_server, browser_for):
