@@ -109,7 +109,7 @@ def advance(
             state.target_url,
             state.failures,
             challenge_page=scheme.challenge_page,
-            value_rules=scheme.value_rules(),
+            value_rules=scheme.value_rules,
         )
         identified_before = state.data.get("user_id")
         result = _run_step(step.plugin, ctx, propagate_exceptions, faults)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,9 @@ class Scheme:
     version: str
     challenge_page: ChallengePage = ChallengePage()
 
+    @cached_property
     def value_rules(self) -> dict[str, Any]:
-        """Every step's ``Plugin.value_rules``, merged in step order."""
+        """Every step's ``Plugin.value_rules``, merged in step order (once: a scheme never changes once loaded)."""
         merged: dict[str, Any] = {}
         for step in self.steps.values():
             merged.update(step.plugin.value_rules())
