@@ -238,7 +238,7 @@ def test_a_refused_host_gets_a_page_for_people_and_json_for_programs(servers):
 
 
 def test_resource_hosts_may_serve_stepgate_pages(servers):
-    """The README's nginx serves /login on the protected application's host: that host is allowed."""
+    """docs/forward-auth.md's nginx serves /login on the protected application's host: that host is allowed."""
     answer = send(servers["untrusted"], "GET /login HTTP/1.1", [("Host", APP_HOST)])
     assert answer.status != 400
 

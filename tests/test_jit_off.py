@@ -286,7 +286,7 @@ def test_a_jit_off_session_never_opens_the_console_whatever_its_claims_say(make_
 
 JIT_OFF_GROUPS = """\
 name: JITOffGroups
-description: JIT off with a claim mapped onto groups (what the README warns against)
+description: JIT off with a claim mapped onto groups (what docs/administration.md warns against)
 level: 1
 module:
   name: Groups

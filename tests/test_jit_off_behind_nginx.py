@@ -1,7 +1,7 @@
 """JIT off through real nginx: the application behind forward-auth sees the provider's subject and claims.
 
 The development provider signs the person in, the shipped ``JITOffScheme``
-stores nothing, and nginx (``auth_request``, configured as the README shows,
+stores nothing, and nginx (``auth_request``, configured as docs/forward-auth.md shows,
 plus the subject, provider and claim headers) passes stepgate's headers on to
 an upstream that echoes them. Headers the browser sends itself never arrive.
 """

@@ -2,7 +2,8 @@
 
 Runs on this leg's database (SQLite, or PostgreSQL under ``.ci/run``). When a
 branch adds or changes a model without a migration, the comparison lists the
-difference and fails: regenerate as the README says.
+difference and fails: regenerate as docs/operations.md
+("Database and migrations") says.
 """
 
 from __future__ import annotations

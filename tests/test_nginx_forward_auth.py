@@ -2,7 +2,7 @@
 
 nginx (Debian's package: found, or installed here when running as root; the
 test is skipped with a message where neither works) listens on a free loopback
-port with ``auth_request``, configured as the README shows; the upstream
+port with ``auth_request``, configured as docs/forward-auth.md shows; the upstream
 application echoes what it receives. For paths (tests/path_attacks.py), nginx
 passes every encoding of a protected path on to two real upstreams: one that
 reads paths as loosely as any server does (decodes %2F, twice even, strips
@@ -59,8 +59,9 @@ http {{
 {servers}
 }}
 """
-# As in the README: X-Original-URL carries $request_uri as the browser sent it (never nginx's decoded $uri),
-# and proxy_pass names no URI, so the upstream receives that same raw request target.
+# As in docs/forward-auth.md (tests/test_readme.py keeps the two in step): X-Original-URL carries
+# $request_uri as the browser sent it (never nginx's decoded $uri), and proxy_pass names no URI, so the
+# upstream receives that same raw request target.
 SERVER = """
     server {{
         listen 127.0.0.1:{port};

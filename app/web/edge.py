@@ -73,7 +73,8 @@ class TrustedProxies:
     def _fix(self, hops: int) -> ProxyFix:
         fix = self._fixes.get(hops)
         if fix is None:
-            # Proto/Host/Port: the last value, as the proxy nearest to stepgate sets it (README's nginx overwrites).
+            # Proto/Host/Port: the last value, as the proxy nearest to stepgate sets it
+            # (docs/forward-auth.md's nginx overwrites).
             fix = self._fixes[hops] = ProxyFix(self.wsgi_app, x_for=hops, x_proto=1, x_host=1, x_port=1)
         return fix
 
