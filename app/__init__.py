@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import database, home, logging_setup, outage, password_signin, retirement, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
+from app.i18n import web as i18n_web
 from app.mfa import smtp
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
 from app.web import headers, params, request_limits
@@ -97,6 +98,7 @@ def _register(app: Flask) -> None:
     cli.register(app)
     reload.init_app(app)
     headers.init_app(app)
+    i18n_web.init_app(app)  # the catalogue in templates, the request's locale, Vary: Accept-Language
     errors.init_app(app)  # after the blueprints: an area's own handler for every HTTPException answers first
 
     @app.errorhandler(CSRFError)

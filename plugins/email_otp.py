@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from app import identity
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.outcome import Outcome
+from app.i18n import say
 from app.mfa import attempts, email_codes, pages, smtp
 
 log = logging.getLogger("stepgate.mfa")
@@ -118,10 +119,10 @@ class EmailOTPPlugin(Plugin):
 
     def _prompt(self, address: str, reason: str | None) -> StepResult:
         return pages.code_prompt(
-            "Check your e-mail",
-            "Code",
+            say("mfa.email_title"),
+            say("mfa.code"),
             reason,
-            intro=f"We sent a code to {masked(address)}. Type it here.",
+            intro=say("mfa.email_intro", address=masked(address)),
             resend=True,
         )
 
