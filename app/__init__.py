@@ -14,6 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import database, home, logging_setup, outage, password_signin, retirement, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
+from app.i18n import say
 from app.i18n import web as i18n_web
 from app.mfa import smtp
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
@@ -109,7 +110,7 @@ def _register(app: Flask) -> None:
     @app.errorhandler(params.BadParameter)
     def bad_parameter(exc: params.BadParameter):
         log.info("refused %s %s: %s", request.method, request.path, exc)
-        return gate.error_page("request.bad_parameter", 400, str(exc))
+        return gate.error_page("request.bad_parameter", 400, say(exc.key, name=exc.name))
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):

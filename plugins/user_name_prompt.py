@@ -143,7 +143,12 @@ def _detail(name: str) -> str:
     try:
         usernames.require(name)
     except usernames.UserNameRefused as exc:
-        return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+        params = dict(exc.params)
+        if "why" in params:
+            params["why"] = say(f"user_name.why.{params['why']}")
+        if "scripts" in params:
+            params["scripts"] = f" {say('user_name.and')} ".join(params["scripts"].split(", "))
+        return say(exc.key, **params)
     return ""
 
 

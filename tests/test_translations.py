@@ -333,3 +333,28 @@ def test_a_console_page_and_its_flash_message_are_french_for_a_french_administra
     users = console.get("/admin/users")
     assert "Tous les utilisateurs, les plus anciens en premier." in users.text
     assert 'placeholder="valeur exacte (uid : un préfixe)"' in users.text
+
+
+def test_a_placeholder_may_share_a_name_with_the_lookups_own_arguments(app):
+    from app.i18n.catalogue import text
+    from app.i18n.web import say, say_html
+
+    with app.test_request_context(headers=FR):
+        assert str(say_html("mfa.enrol_key", key="ABCD")) == "Ou saisissez cette clé dans l&#39;application : ABCD"
+        assert say("mfa.enrol_key", key="<b>") == "Ou saisissez cette clé dans l'application : <b>"
+        assert str(say_html("mfa.enrol_key", key="<b>")).endswith("&lt;b&gt;"), "a value is escaped in a page"
+    assert text("mfa.enrol_key", "en", key="K") == "Or type this key into the app: K"
+
+
+def test_a_user_name_refusal_reads_in_french_on_the_prompt(app):
+    from plugins.user_name_prompt import _detail
+
+    with app.test_request_context(headers=FR):
+        assert _detail("a\u200bb") == (
+            "Le nom d'utilisateur contient un caractère invisible ou de mise en forme (U+200B ZERO WIDTH SPACE)."
+        )
+        assert _detail("p\u0430ypal") == (
+            "Le nom d'utilisateur mélange des lettres des écritures Cyrillic et Latin, qui peuvent se ressembler."
+        )
+    with app.test_request_context():
+        assert _detail("") == "The user name is empty."

@@ -33,7 +33,7 @@ class Catalogue:
         found = self.by_locale.get(locale, {}).get(key)
         return found if found is not None else self.by_locale[DEFAULT_LOCALE].get(key, key)
 
-    def text(self, key: str, locale: str = DEFAULT_LOCALE, **params) -> str:
+    def text(self, key: str, locale: str = DEFAULT_LOCALE, /, **params) -> str:
         return fill(self.raw(key, locale), params)
 
 
@@ -60,5 +60,5 @@ def catalogue() -> Catalogue:
 LOCALES: tuple[str, ...] = catalogue().locales
 
 
-def text(key: str, locale: str = DEFAULT_LOCALE, **params) -> str:
+def text(key: str, locale: str = DEFAULT_LOCALE, /, **params) -> str:
     return catalogue().text(key, locale, **params)

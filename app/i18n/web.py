@@ -34,12 +34,12 @@ def locale_among(available: tuple[str, ...], default: str) -> str:
     return chosen or best_locale(request.headers.get("Accept-Language"), available, default)
 
 
-def say(key: str, **params) -> str:
+def say(key: str, /, **params) -> str:
     """The text of ``key`` in the request's locale, as plain text (escaped wherever it is rendered)."""
     return catalogue().text(key, current_locale(), **params)
 
 
-def say_html(key: str, **params) -> Markup:
+def say_html(key: str, /, **params) -> Markup:
     """For templates: the text escaped, then each placeholder filled escaped unless it is already Markup."""
     template = escape(catalogue().raw(key, current_locale()))
     return template.format(**params) if params else template
