@@ -68,6 +68,8 @@ def test_french_texts_are_translated_not_copied():
         "console.nav.sessions",
         "console.sessions.session",
         "consent.version",
+        "mail.code.minute",
+        "mail.code.minutes",
         "console.flows.version",
         "console.schemes.version",
         "console.scheme.plugin",
@@ -88,6 +90,20 @@ def test_every_key_the_code_and_the_templates_name_is_in_the_catalogue():
         named |= set(re.findall(r"""\b(?:_|say)\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["']""", source))
     assert len(named) > 250, "the scan finds the lookups"
     assert sorted(named - set(ENGLISH)) == []
+
+
+WRITTEN_FLASH = re.compile(r"""\bflash\(\s*f?["'][^"']*""")
+WRITTEN_DETAIL = re.compile(r"""\berror_page\([^()]*,\s*\d+,\s*f?["'][^"']*""")
+
+
+def test_no_flash_message_or_error_detail_is_written_in_the_code():
+    sample = 'flash(f"Deleted {user}", "ok")\nerror_page("authn.required", 401, "Sign in first")'
+    assert len(WRITTEN_FLASH.findall(sample)) == 1 and len(WRITTEN_DETAIL.findall(sample)) == 1
+    written = []
+    for path in [*(ROOT / "app").rglob("*.py"), *(ROOT / "plugins").rglob("*.py")]:
+        source = path.read_text(encoding="utf-8")
+        written += [f"{path.name}: {found}" for found in WRITTEN_FLASH.findall(source) + WRITTEN_DETAIL.findall(source)]
+    assert written == []
 
 
 def test_english_reason_texts_are_the_ones_pages_and_apis_always_showed():
@@ -245,6 +261,7 @@ def test_the_sign_in_page_is_french_for_a_french_browser_and_english_otherwise(b
     assert "<title>Connexion</title>" in page.text and "<h1>Connexion</h1>" in page.text
     assert '<label for="USERNAME">Nom d&#39;utilisateur</label>' in page.text
     assert "Accept-Language" in page.headers["Vary"] and "Cookie" in page.headers["Vary"]
+    assert page.headers["Content-Language"] == "fr"
     refused = browser.submit({"USERNAME": "nobody", "PASSWORD": "wrong"})
     assert "Le nom d&#39;utilisateur ou le mot de passe est incorrect." in refused.text
 
@@ -261,6 +278,7 @@ def test_an_error_page_is_french_and_its_json_twin_stays_english(browser):
     assert "Aller à la page d&#39;accueil" in page.text
 
     api = browser.get("/no/such/page", headers={**FR, "Accept": "application/json"})
+    assert "Content-Language" not in api.headers and "Accept-Language" not in api.headers.get("Vary", "")
     assert api.status_code == 404 and api.json() == {
         "error": "page.not_found",
         "message": "There is no page at this address. Check the address, or start again from the start page.",

@@ -3,7 +3,8 @@
 The locale is chosen once per request, the first time a text is asked for:
 the ``lang`` cookie when it names an available locale, else Accept-Language.
 A response that used it says ``Vary: Accept-Language, Cookie`` so a cache
-never hands one person's French page to another's English browser. Outside a
+never hands one person's French page to another's English browser, and an
+HTML page says its ``Content-Language``. Outside a
 request (the CLI, a worker) the locale is English.
 """
 
@@ -54,4 +55,6 @@ def init_app(app: Flask) -> None:
         if g.get("i18n_negotiated"):
             response.vary.add("Accept-Language")
             response.vary.add("Cookie")
+            if g.get("i18n_locale") is not None and response.mimetype == "text/html":
+                response.headers.setdefault("Content-Language", g.i18n_locale)
         return response
