@@ -1,8 +1,8 @@
 """A password policy people can read: its rules are stated before anyone types, and a refusal names the rule.
 
 A rule is a reason code (``registration.password_too_short``...), the text a
-prompt lists ("At least 10 characters", from the catalogue in the request's
-language: ``password.rule.*`` in app/i18n/messages.properties) and a check. The policy is the
+prompt lists ("At least 10 characters": ``password.rule.*`` in the catalogue,
+app/i18n/, in the request's language) and a check. The policy is the
 minimum length, the character classes required, and OAM's
 ``autoprovision_password_policy_regex`` as a last rule for what the other two
 can't say (its text is the scheme's, or a generic one). ``first_failed`` is
@@ -55,13 +55,12 @@ class PasswordPolicy:
             n = self.min_length
             rules.append(Rule(TOO_SHORT, "password.rule.min_length", lambda p: len(p) >= n, (("n", n),)))
         for name in self.classes:
-            is_of_class = CLASSES[name]
-            check = lambda p, f=is_of_class: any(map(f, p))  # noqa: E731
-            rules.append(Rule(f"registration.password_no_{name}", f"password.rule.{name}", check))
+            reason, key, is_of_class = f"registration.password_no_{name}", f"password.rule.{name}", CLASSES[name]
+            rules.append(Rule(reason, key, lambda p, f=is_of_class: any(map(f, p))))
         if self.regex is not None:
             pattern = self.regex
-            check = lambda p: pattern.fullmatch(p) is not None  # noqa: E731
-            rules.append(Rule(PATTERN, "password.rule.pattern", check, own_text=self.regex_text))
+            matches = lambda p: pattern.fullmatch(p) is not None  # noqa: E731 - named to fit the line
+            rules.append(Rule(PATTERN, "password.rule.pattern", matches, own_text=self.regex_text))
         return rules
 
     def first_failed(self, password: str) -> Rule | None:

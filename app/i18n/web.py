@@ -4,8 +4,8 @@ The locale is chosen once per request, the first time a text is asked for:
 the ``lang`` cookie when it names an available locale, else Accept-Language.
 A response that used it says ``Vary: Accept-Language, Cookie`` so a cache
 never hands one person's French page to another's English browser, and an
-HTML page says its ``Content-Language``. Outside a
-request (the CLI, a worker) the locale is English.
+HTML page says its ``Content-Language``. Outside a request (the CLI, a
+worker) the locale is English.
 """
 
 from __future__ import annotations
