@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from markupsafe import Markup
 
 from app.i18n.catalogue import BASE, LOCALES, catalogue, placeholders
 from app.i18n.negotiation import MAX_HEADER, best_locale, explicit_locale
@@ -361,6 +362,8 @@ def test_a_placeholder_may_share_a_name_with_the_lookups_own_arguments(app):
         assert str(say_html("mfa.enrol_key", key="ABCD")) == "Ou saisissez cette clé dans l&#39;application : ABCD"
         assert say("mfa.enrol_key", key="<b>") == "Ou saisissez cette clé dans l'application : <b>"
         assert str(say_html("mfa.enrol_key", key="<b>")).endswith("&lt;b&gt;"), "a value is escaped in a page"
+        assert str(say_html("mfa.enrol_key", key=Markup("<code>K</code>"))).endswith("<code>K</code>")
+        assert str(say_html("console.flash.status", user="{old}", old="a", new="b")) == "{old} : a → b", "one pass"
     assert text("mfa.enrol_key", "en", key="K") == "Or type this key into the app: K"
 
 

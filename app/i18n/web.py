@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Flask, Response, g, has_request_context, request
 from markupsafe import Markup, escape
 
-from app.i18n.catalogue import DEFAULT_LOCALE, LOCALES, catalogue
+from app.i18n.catalogue import DEFAULT_LOCALE, LOCALES, catalogue, fill
 from app.i18n.negotiation import best_locale, explicit_locale
 
 COOKIE = "lang"
@@ -43,7 +43,9 @@ def say(key: str, /, **params) -> str:
 def say_html(key: str, /, **params) -> Markup:
     """For templates: the text escaped, then each placeholder filled escaped unless it is already Markup."""
     template = escape(catalogue().raw(key, current_locale()))
-    return template.format(**params) if params else template
+    if not params:
+        return template
+    return Markup(fill(str(template), {name: escape(value) for name, value in params.items()}))  # noqa: S704 - all escaped
 
 
 def init_app(app: Flask) -> None:
