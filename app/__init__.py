@@ -14,6 +14,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from app import database, home, logging_setup, outage, password_signin, retirement, session_cache, stores
 from app.extensions import csrf, db, migrate
 from app.forward_auth import ForwardAuthMiddleware
+from app.i18n import say
+from app.i18n import web as i18n_web
 from app.mfa import smtp
 from app.runtime import Runtime, dev_only_secrets, dev_only_step_secrets, load_runtime
 from app.web import headers, params, request_limits
@@ -97,6 +99,7 @@ def _register(app: Flask) -> None:
     cli.register(app)
     reload.init_app(app)
     headers.init_app(app)
+    i18n_web.init_app(app)  # the catalogue in templates, the request's locale, Vary: Accept-Language
     errors.init_app(app)  # after the blueprints: an area's own handler for every HTTPException answers first
 
     @app.errorhandler(CSRFError)
@@ -107,7 +110,7 @@ def _register(app: Flask) -> None:
     @app.errorhandler(params.BadParameter)
     def bad_parameter(exc: params.BadParameter):
         log.info("refused %s %s: %s", request.method, request.path, exc)
-        return gate.error_page("request.bad_parameter", 400, str(exc))
+        return gate.error_page("request.bad_parameter", 400, say(exc.key, name=exc.name))
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge):

@@ -15,6 +15,9 @@ from pathlib import Path
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 
+from app.i18n.properties import read_properties
+from app.i18n.web import locale_among
+
 FIELD_TYPES = ("text", "password", "text_readonly", "hidden")
 _ITEM = re.compile(r"\{\s*([A-Z_]+)\s*=\s*([^{}]*?)\s*\}")
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -60,18 +63,6 @@ def parse_cred_param(text: str) -> CredentialField:
     return CredentialField(field_id, items.get("DISPLAY_NAME") or field_id, field_type, items.get("VALUE"))
 
 
-def read_properties(path: Path) -> dict[str, str]:
-    labels = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
-        match = re.match(r"([^=:\s]+)\s*[=:]\s*(.*)", line)
-        if match:
-            labels[match.group(1)] = match.group(2)
-    return labels
-
-
 class Labels:
     """Translated labels: ``base.properties`` plus ``base_<lang>.properties`` variants."""
 
@@ -81,23 +72,13 @@ class Labels:
             return
         self.by_locale[""] = read_properties(base)
         for variant in base.parent.glob(f"{base.stem}_*.properties"):
-            self.by_locale[variant.stem[len(base.stem) + 1 :].lower()] = read_properties(variant)
+            self.by_locale[variant.stem[len(base.stem) + 1 :].lower().replace("_", "-")] = read_properties(variant)
 
-    def for_request(self, accept_languages) -> dict[str, str]:
-        """Labels for the best language the browser accepts, over the base file."""
-        locales = [loc for loc in self.by_locale if loc]
-        best = accept_languages.best_match(locales) if locales else None
-        if best is None and locales:
-            best = next(
-                (
-                    loc
-                    for loc in locales
-                    for lang in accept_languages.values()
-                    if lang.lower().split("-")[0] == loc.split("_")[0]
-                ),
-                None,
-            )
-        return {**self.by_locale.get("", {}), **self.by_locale.get(best or "", {})}
+    def for_request(self) -> dict[str, str]:
+        """Labels in the request's language (the same choice as the page's, app/i18n/), over the base file."""
+        locales = tuple(loc for loc in self.by_locale if loc)
+        best = locale_among(locales, "") if locales else ""
+        return {**self.by_locale.get("", {}), **self.by_locale.get(best, {})}
 
 
 def build_form(fields: list[CredentialField], values: dict[str, str], csrf: bool = True) -> FlaskForm:

@@ -164,9 +164,10 @@ def answer(exc: Exception) -> Response:
         body = {"error": reason, "message": message_for(reason)}
         response = Response(json.dumps(body), 503, mimetype="application/json")
     else:
+        from app.i18n import say
         from app.web.gate import error_page
 
-        response = error_page(reason, 503, f"Try again in {seconds} seconds.")
+        response = error_page(reason, 503, say("error.detail.retry_in", seconds=seconds))
     response.headers["Retry-After"] = str(seconds)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -50,7 +50,16 @@ _TOGETHER = (
 
 
 class UserNameRefused(ValueError):
-    """A user name that may not be given to an account; ``str()`` is the reason, for people."""
+    """A user name that may not be given to an account; ``str()`` is the reason, for people.
+
+    ``key`` and ``params`` name the same reason in the catalogue (``user_name.refused.*``,
+    app/i18n/messages.properties), for a page in the reader's language.
+    """
+
+    def __init__(self, message: str, key: str, **params: str):
+        super().__init__(message)
+        self.key = key
+        self.params = params
 
 
 def key(user_name: str) -> str:
@@ -62,18 +71,22 @@ def key(user_name: str) -> str:
 def require(user_name: str) -> str:
     """``user_name`` if an account may be given it, else UserNameRefused with the reason."""
     if not user_name:
-        raise UserNameRefused("the user name is empty")
+        raise UserNameRefused("the user name is empty", "user_name.refused.empty")
     if len(user_name) > 255:
-        raise UserNameRefused("the user name is longer than 255 characters")
+        raise UserNameRefused("the user name is longer than 255 characters", "user_name.refused.too_long")
     if user_name != user_name.strip(" ") or "  " in user_name:
-        raise UserNameRefused("the user name starts or ends with a space, or holds two in a row")
+        raise UserNameRefused(
+            "the user name starts or ends with a space, or holds two in a row", "user_name.refused.spaces"
+        )
     for part in user_name.split(" "):
         _enforce(part)
     scripts = {script for ch in user_name if (script := _script(ch))}
     if len(scripts) > 1 and not any(scripts <= allowed for allowed in _TOGETHER):
         raise UserNameRefused(
             f"the user name mixes letters of the {' and '.join(s.title() for s in sorted(scripts))} scripts, "
-            "which can look alike"
+            "which can look alike",
+            "user_name.refused.mixed_scripts",
+            scripts=", ".join(s.title() for s in sorted(scripts)),
         )
     return user_name
 
@@ -85,7 +98,9 @@ def _enforce(part: str) -> None:
         reason = exc.reason.rpartition("/")[2]
         ch = part[exc.start] if exc.start < len(part) else ""
         shown = f" (U+{ord(ch):04X} {unicodedata.name(ch, '')}".rstrip() + ")" if ch else ""
-        raise UserNameRefused(f"the user name holds {_WHY.get(reason, 'a character it may not hold')}{shown}") from None
+        why = reason if reason in _WHY else "unknown"
+        message = f"the user name holds {_WHY.get(reason, 'a character it may not hold')}{shown}"
+        raise UserNameRefused(message, "user_name.refused.holds", why=why, shown=shown) from None
 
 
 def _script(ch: str) -> str | None:

@@ -28,7 +28,8 @@ from wtforms import BooleanField
 from app import audit, federation, identity
 from app.consent import KEY, purposes, receipts
 from app.engine import FlowContext, Plugin, Scenario, StepResult
-from app.web.messages import message_for
+from app.i18n import say
+from app.web.messages import page_message_for
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Params:
             "help": "{NAME=..},{DESCRIPTION=..},{VERSION=..},{REQUIRED=true|false},{ATTRIBUTES=attr attr}",
         },
     )
-    title: str = field(default="Before we create your account", metadata={"help": "the page's heading"})
+    title: str = field(default="", metadata={"help": "the page's heading (default: the catalogue's consent.title)"})
 
 
 class ConsentPlugin(Plugin):
@@ -113,9 +114,9 @@ class ConsentPlugin(Plugin):
             "consent.html",
             form=form,
             purposes=[(p, form[_field(p)]) for p in self.purposes],
-            title=self.params.title,
+            title=self.params.title or say("consent.title"),
             provider=federated["provider"],
-            error=message_for("form.csrf") if form.is_submitted() and form.errors else None,
+            error=page_message_for("form.csrf") if form.is_submitted() and form.errors else None,
         )
         return StepResult.challenge(page)
 

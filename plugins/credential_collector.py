@@ -31,7 +31,7 @@ from app.engine import FlowContext, Plugin, Scenario, StepResult, external_post
 from app.engine.challenge_page import valid_challenge_url
 from app.selfregistration import with_query
 from app.web import custom_page
-from app.web.messages import message_for, public_reason
+from app.web.messages import page_message_for, public_reason
 
 log = logging.getLogger("stepgate.plugins.credential_collector")
 ACTION_TYPES = ("FORM", "REDIRECT")
@@ -126,12 +126,12 @@ class CredentialCollectorPlugin(Plugin):
         return self._prompt(form, reason, ctx)
 
     def _prompt(self, form, reason: str | None, ctx: FlowContext) -> StepResult:
-        labels = self.labels.for_request(request.accept_languages)
-        error = message_for(reason) if reason else None
+        labels = self.labels.for_request()
+        error = page_message_for(reason) if reason else None
         rules = {f.id: ctx.value_rules[f.id].rules() for f in self.fields if f.id in ctx.value_rules}
         page = ctx.challenge_page
         if page is not None and page.custom:
-            labels |= _page_labels(page.labels_path).for_request(request.accept_languages)
+            labels |= _page_labels(page.labels_path).for_request()
             html = custom_page.render(page, form, self.fields, labels, error, reason, rules)
         else:
             html = render_template(

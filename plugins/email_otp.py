@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from app import identity
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.outcome import Outcome
+from app.i18n import say
 from app.mfa import attempts, email_codes, pages, smtp
 
 log = logging.getLogger("stepgate.mfa")
@@ -37,7 +38,7 @@ class Params:
     lifetime_seconds: int = field(default=300, metadata={"help": "how long a code is valid"})
     max_attempts: int = field(default=5, metadata={"help": "codes checked per flow before the step fails"})
     max_sends: int = field(default=3, metadata={"help": "codes sent per flow (the first and the resends)"})
-    subject: str = field(default="Your sign-in code", metadata={"help": "the message's subject"})
+    subject: str = field(default="", metadata={"help": "the message's subject (default: mail.code.subject)"})
 
 
 class EmailOTPPlugin(Plugin):
@@ -101,13 +102,10 @@ class EmailOTPPlugin(Plugin):
             return throttled
         code = email_codes.new_code(self.params.code_length)
         minutes = max(1, self.params.lifetime_seconds // 60)
-        valid = f"{minutes} minute{'s' if minutes > 1 else ''}"
-        body = (
-            f"Your sign-in code is {code}\n\nIt is valid for {valid} and works once.\n"
-            "If you did not try to sign in, someone may know your password: change it.\n"
-        )
+        valid = say("mail.code.minute" if minutes == 1 else "mail.code.minutes", minutes=minutes)
+        body = say("mail.code.body", code=code, valid=valid)
         try:
-            smtp.send(settings, address, self.params.subject, body)
+            smtp.send(settings, address, self.params.subject or say("mail.code.subject"), body)
         except smtp.MailError as exc:
             log.error("e-mail code for %s not sent: %s", user.user_name, exc)
             return StepResult.error("otp.mail_unavailable", {**detail, "why": str(exc)})
@@ -118,10 +116,10 @@ class EmailOTPPlugin(Plugin):
 
     def _prompt(self, address: str, reason: str | None) -> StepResult:
         return pages.code_prompt(
-            "Check your e-mail",
-            "Code",
+            say("mfa.email_title"),
+            say("mfa.code"),
             reason,
-            intro=f"We sent a code to {masked(address)}. Type it here.",
+            intro=say("mfa.email_intro", address=masked(address)),
             resend=True,
         )
 

@@ -18,10 +18,12 @@ from flask import render_template
 from app import routing
 from app.credentials import build_form, parse_cred_param
 from app.engine import FlowContext, Plugin, Scenario, StepResult
-from app.web.messages import message_for
+from app.i18n import say
+from app.web.messages import page_message_for
 
 FIELD = "{ID=USERNAME},{DISPLAY_NAME=USERNAME},{TYPE=text}"
-LABELS = {"TITLE": "Sign in", "USERNAME": "E-mail address or user name", "SUBMIT": "Continue"}
+LABELS = {"TITLE": "signin.title", "USERNAME": "signin.identifier", "SUBMIT": "signin.continue"}
+"""The prompt's labels: catalogue keys (app/i18n/messages.properties), looked up in the request's language."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,12 @@ class IdentifierFirstPlugin(Plugin):
         return StepResult.success("routing.provider", {"provider": provider})
 
     def _prompt(self, form, reason: str | None) -> StepResult:
-        error = message_for(reason) if reason else None
-        page = render_template("credentials.html", form=form, fields=self.fields, labels=LABELS, error=error)
+        error = page_message_for(reason) if reason else None
+        page = render_template(
+            "credentials.html",
+            form=form,
+            fields=self.fields,
+            labels={k: say(v) for k, v in LABELS.items()},
+            error=error,
+        )
         return StepResult.challenge(page, prompt=True, reason=reason)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from app import audit, identity, secretbox
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.outcome import Outcome
+from app.i18n import say
 from app.mfa import attempts, factors, pages, qr, rfc6238
 
 log = logging.getLogger("stepgate.mfa")
@@ -134,13 +135,12 @@ class TOTPPlugin(Plugin):
         grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
         enrolment = {"svg": qr.svg(uri), "secret_grouped": grouped}
         return lambda reason: pages.code_prompt(
-            "Set up your authenticator app", "Code from the app", reason, enrolment=enrolment
+            say("mfa.enrol_title"), say("mfa.code_from_app"), reason, enrolment=enrolment
         )
 
     def _prompt(self, reason: str | None) -> StepResult:
-        intro = "Type the code your authenticator app shows"
-        intro += ", or one of your recovery codes." if self.params.recovery_codes else "."
-        return pages.code_prompt("Second step", "Code", reason, intro=intro, inputmode="text")
+        intro = say("mfa.totp_intro_recovery" if self.params.recovery_codes else "mfa.totp_intro")
+        return pages.code_prompt(say("mfa.second_step"), say("mfa.code"), reason, intro=intro, inputmode="text")
 
     def _again_or(self, ctx: FlowContext, result: StepResult, prompt) -> StepResult:
         """A wrong code asks again, up to ``max_attempts`` per flow; anything else is the step's result."""

@@ -33,6 +33,7 @@ from wtforms import StringField
 
 from app import identity, provisioning, usernames
 from app.engine import FlowContext, Plugin, Scenario, StepResult
+from app.i18n import say
 
 CHOSEN = "user_name_chosen"
 TRIES = "user_name_tries"
@@ -116,19 +117,15 @@ class UserNamePromptPlugin(Plugin):
             "user_name.html",
             form=form,
             problem=problem,
-            why=_WHY.get(problem or "", ""),
+            why=say(problem) if problem in _PROBLEMS else "",
             detail=_detail(prefill) if problem == "user_name.unusable" else "",
             suggestion=suggest(store, base) if taken or problem == "user_name.unusable" else None,
         )
         return StepResult.challenge(page, prompt=True, reason=problem)
 
 
-_WHY = {
-    "user_name.taken": "This user name is already taken. Choose another one.",
-    "user_name.taken_meanwhile": "Someone else took this user name a moment ago. Choose another one.",
-    "user_name.unusable": "This user name can't be used here.",
-    "user_name.missing": "Type the user name you want.",
-}
+_PROBLEMS = frozenset({"user_name.taken", "user_name.taken_meanwhile", "user_name.unusable", "user_name.missing"})
+"""Problems the form explains; each one's code is its text's key in the catalogue (app/i18n/messages.properties)."""
 
 
 def _problem(store: str, name: str) -> str | None:
@@ -146,7 +143,12 @@ def _detail(name: str) -> str:
     try:
         usernames.require(name)
     except usernames.UserNameRefused as exc:
-        return f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+        params = dict(exc.params)
+        if "why" in params:
+            params["why"] = say(f"user_name.why.{params['why']}")
+        if "scripts" in params:
+            params["scripts"] = f" {say('user_name.and')} ".join(params["scripts"].split(", "))
+        return say(exc.key, **params)
     return ""
 
 

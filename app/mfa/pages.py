@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from app.engine import FlowContext, StepResult
-from app.web.messages import message_for
+from app.web.messages import page_message_for
 
 
 class CodeForm(FlaskForm):
@@ -39,7 +39,7 @@ def code_prompt(
         form=CodeForm(formdata=None),
         title=title,
         label=label,
-        error=message_for(reason) if reason else None,
+        error=page_message_for(reason) if reason else None,
         intro=intro,
         enrolment=enrolment,
         resend=resend,

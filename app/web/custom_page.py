@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from app.credentials import CredentialField
 from app.engine.challenge_page import CREDENTIALS_SLOT, ERRORS_SLOT, SUBMIT_FORM, ChallengePage
+from app.i18n import say
 
 
 def render(
@@ -43,7 +44,7 @@ def render(
         html = _insert_after(html, ERRORS_SLOT, notice)
     html = _insert_after(html, SUBMIT_FORM, form.csrf_token())  # WTForms widgets render escaped Markup
     trusted = Markup(html)  # noqa: S704 - the administrator's page, with only escaped markup inserted above
-    return render_template("custom_challenge.html", body=trusted, title=labels.get("TITLE", "Sign in"))
+    return render_template("custom_challenge.html", body=trusted, title=labels.get("TITLE") or say("signin.title"))
 
 
 def _insert_after(html: str, pattern, markup: Markup) -> str:

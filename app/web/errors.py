@@ -19,10 +19,11 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from app.web.messages import message_for
+from app.i18n import say
+from app.web.messages import message_for, page_message_for
 
 REASONS = {404: "page.not_found", 405: "request.method_not_allowed", 500: "server.error"}
-TITLES = {404: "Page not found", 405: "Not allowed here", 500: "Something went wrong"}
+TITLES = {404: "error.title.not_found", 405: "error.title.method_not_allowed", 500: "error.title.server"}
 
 
 def reason_for(code: int) -> str:
@@ -36,12 +37,12 @@ def answer(exc: HTTPException) -> Response:
         response = jsonify(error=reason, message=message_for(reason))
         response.status_code = code
     else:
-        title = TITLES.get(code) or ("Something went wrong" if code >= 500 else "Request refused")
+        title = say(TITLES.get(code) or ("error.title.server" if code >= 500 else "error.title.refused"))
         page = render_template(
             "error.html",
             title=title,
             reason=reason,
-            message=message_for(reason),
+            message=page_message_for(reason),
             detail=None,
             home_url=request.script_root + "/",
             status=code,

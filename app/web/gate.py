@@ -35,13 +35,14 @@ from app.engine.outcome import StepResult
 from app.engine.runner import FEDERATED_SESSION, Failed, FlowState, Respond, Succeeded, advance
 from app.engine.scheme import Scheme
 from app.extensions import csrf, db
+from app.i18n import say
 from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
 from app.scim import membership
 from app.urlpath import path_of_request_target
 from app.web import headers
-from app.web.messages import message_for, public_reason, retry_after_for, status_for
+from app.web.messages import page_message_for, public_reason, retry_after_for, status_for
 
 log = logging.getLogger("stepgate.gate")
 bp = Blueprint("gate", __name__)
@@ -87,7 +88,7 @@ def protect() -> Response | None:
             return error_page("authz.not_in_group", 403)
         return None
     if request.method not in ("GET", "HEAD"):
-        return error_page("authn.required", 401, "Sign in first, then submit again.")
+        return error_page("authn.required", 401, say("error.detail.sign_in_then_submit"))
     return begin(scheme, _relative_target(), resource.policy)
 
 
@@ -368,7 +369,11 @@ def _resource_on_named_host(url: str):
 def error_page(reason: str | None, status: int, detail: str | None = None, retry_url: str | None = None) -> Response:
     response = make_response(
         render_template(
-            "error.html", reason=public_reason(reason), message=message_for(reason), detail=detail, retry_url=retry_url
+            "error.html",
+            reason=public_reason(reason),
+            message=page_message_for(reason),
+            detail=detail,
+            retry_url=retry_url,
         ),
         status,
     )

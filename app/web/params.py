@@ -26,9 +26,10 @@ _INTEGER = re.compile(r"([+-]?)0*([0-9]{1,4000})")  # [0-9], not \d: no other sc
 class BadParameter(ValueError):
     """A query parameter that is not an integer as this server reads them."""
 
-    def __init__(self, name: str, detail: str):
+    def __init__(self, name: str, detail: str, key: str):
         super().__init__(f"'{name}' {detail}")
         self.name = name
+        self.key = key  # the same detail in the catalogue (app/i18n/messages.properties), for a page
 
 
 def integer(
@@ -39,7 +40,7 @@ def integer(
         return default
     found = _INTEGER.fullmatch(raw.strip(" "))
     if found is None:
-        raise BadParameter(name, "must be a whole number written with the digits 0-9")
+        raise BadParameter(name, "must be a whole number written with the digits 0-9", "param.not_integer")
     sign, digits = found.groups()
     value = int(digits) if len(digits) <= 30 else math.inf  # past any bound, without a 4000-digit conversion
     value = -value if sign == "-" else value

@@ -114,4 +114,4 @@ def refuse_nul() -> None:
     fields = request.args if request.method in ("GET", "HEAD") else CombinedMultiDict([request.args, request.form])
     for name, value in fields.items(multi=True):
         if "\x00" in name or "\x00" in value:
-            raise BadParameter(name.replace("\x00", "\\0"), "must not contain NUL characters")
+            raise BadParameter(name.replace("\x00", "\\0"), "must not contain NUL characters", "param.nul")

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, g, redirect, request, send_file, url_for
 from app import audit, identity
 from app.extensions import db
 from app.graph import MERMAID_JS
+from app.i18n import say
 from app.runtime import current
 from app.web.admin.actions import groups_of
 from app.web.gate import error_page
@@ -30,7 +31,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def require_admin() -> Response | None:
     session = g.get("session")
     if session is None:
-        return error_page("authn.required", 401, "Sign in as an administrator first.")
+        return error_page("authn.required", 401, say("error.detail.admin_sign_in"))
     user = identity.get_user(session.user_id) if session.user_id is not None else None  # None: JIT off, no account
     if user is None or current().settings.admin_group not in groups_of(user):
         log.warning("refused the admin console to user %s at %s", session.user_name, request.path)

@@ -11,6 +11,7 @@ from flask import abort, flash, g, redirect, url_for
 
 from app import identity
 from app.extensions import db
+from app.i18n import say
 from app.mfa import attempts, factors
 from app.web.admin import bp
 
@@ -21,6 +22,5 @@ def reset_mfa(user_id: int):
     removed = factors.reset(found.id, found.user_name, by=g.admin.user_name)
     attempts.forget(found.id)
     db.session.commit()
-    message = "TOTP and recovery codes removed; enrolment at the next sign-in" if removed else "nothing to reset"
-    flash(f"{found.user_name}: {message}", "ok")
+    flash(say("console.flash.mfa_reset" if removed else "console.flash.mfa_nothing", user=found.user_name), "ok")
     return redirect(url_for("admin.user", user_id=found.id))

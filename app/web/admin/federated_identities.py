@@ -16,6 +16,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from app import audit, federated_sessions, identity, link_locks, synced_attributes
 from app.extensions import db
 from app.federation import FederatedLink
+from app.i18n import say
 from app.runtime import current
 from app.web.admin import bp
 from app.web.gate import error_page
@@ -35,7 +36,7 @@ def end_session(id_digest: str):
         abort(404)
     audit.record("session.ended", detail={"session": id_digest[:8], "by": g.admin.user_name, "local_account": False})
     db.session.commit()
-    flash(f"Session {id_digest[:8]} ended.", "ok")
+    flash(say("console.flash.session_ended", session=id_digest[:8]), "ok")
     return redirect(url_for("admin.sessions"))
 
 
@@ -44,7 +45,7 @@ def lock_link(user_id: int, link_id: int):
     link = _link(user_id, link_id)
     link_locks.lock(link.issuer, link.subject, by=g.admin.user_name, reason=(request.form.get("reason") or "").strip())
     db.session.commit()
-    flash(f"Sign-in through {link.provider} subject {link.subject} is locked; the account's sessions ended.", "ok")
+    flash(say("console.flash.link_locked", provider=link.provider, subject=link.subject), "ok")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -53,7 +54,7 @@ def unlock_link(user_id: int, link_id: int):
     link = _link(user_id, link_id)
     link_locks.unlock(link.issuer, link.subject, by=g.admin.user_name)
     db.session.commit()
-    flash(f"Sign-in through {link.provider} subject {link.subject} is open again.", "ok")
+    flash(say("console.flash.link_unlocked", provider=link.provider, subject=link.subject), "ok")
     return redirect(url_for("admin.user", user_id=user_id))
 
 
@@ -63,7 +64,7 @@ def set_attribute(user_id: int):
     name = (request.form.get("name") or "").strip()
     value = request.form.get("value") or None
     if not name or len(name) > 128 or not name.replace("-", "").replace("_", "").isalnum():
-        return error_page("admin.bad_attribute", 400, "An attribute name is letters, digits, '-' and '_'.")
+        return error_page("admin.bad_attribute", 400, say("error.detail.attribute_name"))
     runtime = current()
     try:
         synced_attributes.refuse_changes(
@@ -79,7 +80,8 @@ def set_attribute(user_id: int):
             detail={"attribute": name, "old": old, "new": value, "by": g.admin.user_name, "source": "admin"},
         )
     db.session.commit()
-    flash(f"{user.user_name}: {name} {'set' if value is not None else 'removed'}", "ok")
+    key = "console.flash.attribute_set" if value is not None else "console.flash.attribute_removed"
+    flash(say(key, user=user.user_name, name=name), "ok")
     return redirect(url_for("admin.user", user_id=user.id))
 
 

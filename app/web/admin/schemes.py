@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, url_f
 from app import audit
 from app.extensions import db
 from app.graph import mermaid, unreachable_steps
+from app.i18n import say
 from app.reload import reloader_of
 from app.runtime import current
 from app.web.admin import bp
@@ -52,7 +53,7 @@ def reload_schemes():
     )
     db.session.commit()
     if result.ok:
-        flash(f"Reloaded {len(result.loaded)} scheme(s) from disk.", "ok")
+        flash(say("console.flash.reloaded", count=len(result.loaded)), "ok")
     else:
-        flash(f"Reload refused: {len(result.problems)} problem(s); the previous schemes keep serving.", "error")
+        flash(say("console.flash.reload_refused", count=len(result.problems)), "error")
     return redirect(url_for("admin.schemes"))

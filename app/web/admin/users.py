@@ -11,6 +11,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 
 from app import audit, federation, identity, lockout
 from app.extensions import db
+from app.i18n import say
 from app.identity import UserStatus
 from app.mfa import attempts as mfa_attempts
 from app.mfa import factors as mfa_factors
@@ -99,7 +100,7 @@ def end_lockout(user_id: int):
     found = identity.get_user(user_id) or abort(404)
     ended = actions.end_lockout(found, by=g.admin.user_name)
     db.session.commit()
-    flash(f"{found.user_name}: lockout ended" if ended else f"{found.user_name}: failed sign-ins reset", "ok")
+    flash(say("console.flash.lockout_ended" if ended else "console.flash.failures_reset", user=found.user_name), "ok")
     return redirect(url_for("admin.user", user_id=found.id))
 
 
@@ -108,7 +109,7 @@ def delete(user_id: int):
     found = _other_user(user_id)
     actions.delete_user(found, by=g.admin.user_name)
     db.session.commit()
-    flash(f"Deleted {found.store}/{found.user_name}; their sessions ended.", "ok")
+    flash(say("console.flash.deleted", store=found.store, user=found.user_name), "ok")
     return redirect(url_for("admin.users"))
 
 
@@ -119,10 +120,10 @@ def _set_status(user_id: int, status: UserStatus):
     except StoreError as exc:  # a read-only or unreachable directory: said, nothing changed
         db.session.rollback()
         log.warning("console: status of user %s not changed: %s", user_id, exc)
-        flash(f"{found.user_name}: not changed: {exc}", "error")
+        flash(say("console.flash.not_changed", user=found.user_name, why=exc), "error")
         return redirect(url_for("admin.user", user_id=user_id))
     db.session.commit()
-    flash(f"{found.user_name}: {old} → {status.value}", "ok")
+    flash(say("console.flash.status", user=found.user_name, old=old, new=status.value), "ok")
     return redirect(url_for("admin.user", user_id=found.id))
 
 
