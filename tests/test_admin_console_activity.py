@@ -37,6 +37,22 @@ def test_before_and_after_are_on_lines_of_their_own(app, browser, people):  # no
     assert '<div class="muted">by admin</div>' in page.text
 
 
+def test_an_attribute_change_reads_as_before_and_after_with_its_attribute_and_source(app, browser, people):  # noqa: F811
+    with app.app_context():
+        audit.record(
+            "user.attribute_changed",
+            user_id=people["bob"],
+            detail={"attribute": "mail", "old": "bob@old.example", "new": "bob@new.example", "provider": "corp"},
+        )
+        db.session.commit()
+    sign_in(browser)
+    page = browser.get("/admin/audit")
+    assert '<div class="muted"><code>mail</code></div>' in page.text
+    assert '<div class="before"><code>&#34;bob@old.example&#34;</code></div>' in page.text
+    assert '<div class="after">→ <code>&#34;bob@new.example&#34;</code></div>' in page.text
+    assert '<div class="muted"><code>{&#34;provider&#34;: &#34;corp&#34;}</code></div>' in page.text, "the rest is kept"
+
+
 def test_an_expected_no_that_the_scheme_branches_on_is_not_shown_as_a_failure(app, browser, people):  # noqa: F811
     with app.app_context():
         common = {"flow_id": "0123456789abcdef", "scheme": "AutoProvisioningScheme", "outcome": "failure"}
