@@ -106,9 +106,16 @@ def end_lockout(user_id: int):
 @bp.route("/users/<int:user_id>/delete", methods=["POST"])
 def delete(user_id: int):
     found = _other_user(user_id)
-    actions.delete_user(found, by=g.admin.user_name)
+    name = f"{found.store}/{found.user_name}"
+    try:
+        actions.delete_user(found, by=g.admin.user_name)
+    except StoreError as exc:  # a read-only or unreachable directory: said, nothing deleted
+        db.session.rollback()
+        log.warning("console: user %s not deleted: %s", user_id, exc)
+        flash(f"{name}: not deleted: {exc}", "error")
+        return redirect(url_for("admin.user", user_id=user_id))
     db.session.commit()
-    flash(f"Deleted {found.store}/{found.user_name}; their sessions ended.", "ok")
+    flash(f"Deleted {name}; their sessions ended.", "ok")
     return redirect(url_for("admin.users"))
 
 
