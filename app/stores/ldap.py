@@ -199,7 +199,12 @@ class LdapStore(Store):
         self.require_writable("creating a user")
         o = self.options
         pending = f"pending:{uuid.uuid4()}"
-        shown = {name: sqlstore.attribute_value(v) for name, v in sorted(attributes.items()) if name in o.attributes}
+        # a directory holds no empty value (RFC 4517 strings have a character at least): empty is absent
+        shown = {
+            name: sqlstore.attribute_value(v)
+            for name, v in sorted(attributes.items())
+            if name in o.attributes and v not in (None, "")
+        }
         user_id = sqlstore.insert_user(self.name, user_name, shown, None, provenance, status, pending)
         if link is not None:  # first: a second sign-in of this person waits here, then finds this link
             self.link(
@@ -232,7 +237,7 @@ class LdapStore(Store):
         self, user: UserView, changes: Mapping[str, str | None], provenance: Mapping[str, Provenance] | Provenance
     ) -> None:
         self.require_writable("changing attributes")
-        mapped = {name: value for name, value in changes.items() if name in self.options.attributes}
+        mapped = {name: value or None for name, value in changes.items() if name in self.options.attributes}
         dn = user.ref or self._dn_of(user.id)
         if dn is None or not mapped:
             return
