@@ -373,3 +373,35 @@ def test_a_scim_mapping_the_directory_store_does_not_hold_is_refused_at_load(mak
     assert "scim.attribute_mapping 'title' -> 'title': LDAP store 'default' maps no directory attribute" in str(
         refused.value
     )
+
+
+def test_on_active_directory_a_filter_names_its_attributes_and_escapes_every_value():
+    """No AD runs here: the translation is checked as text, for the attributes and conventions AD uses."""
+    from app.scim import directory_query
+    from app.scim.filter import parse
+    from app.stores.base import StoreConfig
+    from app.stores.ldap import LdapStore
+    from app.stores.ldap_settings import LdapOptions
+
+    options = LdapOptions(
+        urls=("ldaps://dc1.corp.example",),
+        bind_dn="",
+        bind_password="",
+        user_base="OU=Staff,DC=corp,DC=example",
+        user_name_attribute="sAMAccountName",
+        id_attribute="objectGUID",
+        attributes={"mail": "mail"},
+        status="active_directory",
+    )
+    store = LdapStore(StoreConfig("ad", kind="ldap", options=options))
+
+    def ldap(scim_filter: str) -> str:
+        return directory_query.user_filter(parse(scim_filter), store, {"emails.value": "mail"})
+
+    assert ldap('userName eq "x*)(uid=*"') == r"(sAMAccountName=x\2a\29\28uid=\2a)"
+    assert ldap('emails co "a\\\\b"') == r"(mail=*a\5cb*)"
+    assert ldap("active eq true") == "(&(!(userAccountControl:1.2.840.113556.1.4.803:=2))(!(lockoutTime>=1)))"
+    assert ldap('not (userName sw "adm") or emails pr') == r"(|(!(sAMAccountName=adm*))(mail=*))"
+    guid = "12345678-1234-1234-1234-123456789abc"  # objectGUID is searched as its 16 bytes, little-endian first
+    assert store.id_assertion(guid) == r"(objectGUID=\78\56\34\12\34\12\34\12\12\34\12\34\56\78\9a\bc)"
+    assert store.id_assertion("not-a-guid)(objectClass=*") == "(!(objectClass=*))"
