@@ -22,6 +22,7 @@ from app.scim.views import (
     bp,
     filter_of,
     in_sql,
+    keep_ids,
     list_response,
     paging,
     search_body,
@@ -70,4 +71,5 @@ def search_everything() -> Response:
         group_total, page = groups.search(store, group_condition, group_start, count - len(found))
         members = _wants_members(source)
         found += [render_group(g, members) for g in page]
+    keep_ids()
     return list_response(found, user_total + group_total, start, _selection(source))

@@ -218,6 +218,17 @@ def require_writable(what: str) -> None:
         raise ScimError(403, f"identity store '{store.name}' is read-only: {what} is refused")
 
 
+def keep_ids() -> None:
+    """Commit a read of a directory: the rows of entries read for the first time hold the ids just handed out.
+
+    Uncommitted, they would be rolled back at the end of the request and the
+    next read would give the same entry another id (PostgreSQL sequences
+    never go back). The SQL store's reads write nothing.
+    """
+    if not in_sql():
+        db.session.commit()
+
+
 def search_page(node, start: int, count: int) -> tuple[int, list]:
     """(total, one page of users) of SCIM's store, optionally matching a parsed filter."""
     settings = _settings()
@@ -233,6 +244,7 @@ def _search_users(source) -> Response:
     total, page = search_page(filter_of(source), start, count)
     states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
     resources = [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
+    keep_ids()
     return list_response(resources, total, start, _selection(source))
 
 
@@ -267,7 +279,9 @@ def create_user() -> Response:
 
 @bp.get("/Users/<user_id>")
 def get_user(user_id: str) -> Response:
-    return _one(_render(operations().get(_settings().identity_store, user_id)))
+    resource = _render(operations().get(_settings().identity_store, user_id))
+    keep_ids()
+    return _one(resource)
 
 
 @bp.put("/Users/<user_id>")
