@@ -213,16 +213,18 @@ def test_an_unknown_store_kind_lists_the_known_ones(make_settings):
         load_settings(make_settings(extra={"identity_stores": {"default": {"kind": "nis"}}}))
 
 
-def test_scim_on_a_directory_store_is_refused_at_load(make_settings):
+def test_scim_on_a_directory_store_loads_only_when_the_store_holds_every_mapped_attribute(make_settings):
     from app.settings import load_settings
     from app.yamlsource import ConfigError
 
-    corp = {"kind": "ldap", "ldap": {"urls": ["ldap://127.0.0.1:9"], "user_base": "dc=x"}}
-    path = make_settings(
-        extra={
-            "identity_stores": {"default": {}, "corp": corp},
-            "scim": {"tokens": ["t" * 32], "identity_store": "corp"},
-        }
-    )
-    with pytest.raises(ConfigError, match="SCIM serves SQL stores only"):
-        load_settings(path)
+    corp = {"kind": "ldap", "ldap": {"urls": ["ldap://127.0.0.1:9"], "user_base": "dc=x"}}  # maps mail only
+
+    def settings(mapping: dict | None):
+        scim = {"tokens": ["t" * 32], "identity_store": "corp"}
+        if mapping is not None:
+            scim["attribute_mapping"] = mapping
+        return make_settings(extra={"identity_stores": {"default": {}, "corp": corp}, "scim": scim})
+
+    with pytest.raises(ConfigError, match="'title' -> 'title': LDAP store 'corp' maps no directory attribute"):
+        load_settings(settings(None))  # the default mapping names title, department...
+    assert load_settings(settings({"emails.value": "mail"})).scim.identity_store == "corp"

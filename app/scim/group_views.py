@@ -4,6 +4,11 @@
 members at all. A PATCH is applied to the group's representation like a
 user's, then stored as a replace: add/remove of ``members`` and
 ``members[value eq "..."]`` paths, and Okta's pathless rename.
+
+Groups are stepgate's own, in SQL, whatever the user store is: on an LDAP
+store too, members are named by stepgate user id (the row each directory
+entry has in ``users``), and the directory's own groups are never written.
+On a store declared read-only every write here is refused (403), as for users.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from app.scim.views import (
     filter_of,
     list_response,
     paging,
+    require_writable,
     scim_response,
     search_body,
 )
@@ -60,6 +66,7 @@ def search_groups() -> Response:
 
 @bp.post("/Groups")
 def create_group() -> Response:
+    require_writable("creating a group")
     name, external_id, members = groups.parse_group(_body())
     group = groups.create(_settings().identity_store, name, external_id, members)
     db.session.commit()
@@ -78,6 +85,7 @@ def get_group(group_id: str) -> Response:
 
 @bp.put("/Groups/<group_id>")
 def replace_group(group_id: str) -> Response:
+    require_writable("changing a group")
     group = groups.get(_settings().identity_store, group_id)
     etag.require_match(request.headers.get("If-Match"), _render(group))
     groups.replace(group, *groups.parse_group(_body()))
@@ -87,6 +95,7 @@ def replace_group(group_id: str) -> Response:
 
 @bp.patch("/Groups/<group_id>")
 def patch_group(group_id: str) -> Response:
+    require_writable("changing a group")
     group = groups.get(_settings().identity_store, group_id)
     resource = _render(group)
     etag.require_match(request.headers.get("If-Match"), resource)
@@ -98,6 +107,7 @@ def patch_group(group_id: str) -> Response:
 
 @bp.delete("/Groups/<group_id>")
 def delete_group(group_id: str) -> Response:
+    require_writable("deleting a group")
     group = groups.get(_settings().identity_store, group_id)
     etag.require_match(request.headers.get("If-Match"), _render(group))
     groups.remove(group)

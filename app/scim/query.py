@@ -43,6 +43,8 @@ def _escape(text: str) -> str:
 
 def match(column: Any, op: str, value: str) -> ColumnElement:
     """``column <op> value`` for eq/sw/ew/co; sw is a range, so it is served by an index on ``column``."""
+    if "\x00" in value:  # no stored value holds NUL (PostgreSQL text cannot): nothing matches, never a 500
+        return false()
     if op == "eq":
         return column == value
     if op == "sw":

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 from flask import Response
 
-from app.scim import groups, query, users
+from app import stores
+from app.scim import directory_query, groups, query, users
 from app.scim.errors import ScimError
 from app.scim.group_views import _render as render_group
 from app.scim.group_views import _wants_members
-from app.scim.views import NO_STATE, _render, _selection, _settings, bp, filter_of, list_response, paging, search_body
+from app.scim.views import (
+    NO_STATE,
+    _render,
+    _selection,
+    _settings,
+    bp,
+    filter_of,
+    in_sql,
+    keep_ids,
+    list_response,
+    paging,
+    search_body,
+    search_page,
+)
 
 
 def _or_nothing(build) -> tuple[object, ScimError | None]:
@@ -26,6 +40,13 @@ def _or_nothing(build) -> tuple[object, ScimError | None]:
         return False, exc
 
 
+def _user_filter(node, store: str, mapping: dict[str, str]):
+    """The users' condition (SQL) or filter (a directory), built only to learn whether users have these paths."""
+    if in_sql():
+        return query.user_condition(node, store, mapping)
+    return directory_query.user_filter(node, stores.get(store), mapping)
+
+
 @bp.post("/.search")
 def search_everything() -> Response:
     settings = _settings()
@@ -35,14 +56,14 @@ def search_everything() -> Response:
     node = filter_of(source)
     user_condition = group_condition = None
     if node is not None:
-        user_condition, user_error = _or_nothing(lambda: query.user_condition(node, store, mapping))
+        user_condition, user_error = _or_nothing(lambda: _user_filter(node, store, mapping))
         group_condition, group_error = _or_nothing(lambda: query.group_condition(node, store))
         if user_error and group_error:
             raise user_error
     found: list[dict] = []
     user_total = group_total = 0
     if user_condition is not False:
-        user_total, page = users.search(store, user_condition, start, count)
+        user_total, page = search_page(node, start, count)
         states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
         found += [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
     if group_condition is not False:
@@ -50,4 +71,5 @@ def search_everything() -> Response:
         group_total, page = groups.search(store, group_condition, group_start, count - len(found))
         members = _wants_members(source)
         found += [render_group(g, members) for g in page]
+    keep_ids()
     return list_response(found, user_total + group_total, start, _selection(source))

@@ -113,6 +113,8 @@ def replace(user: User, data: UserInput) -> User:
     """Store a full representation: mapped attributes it leaves out are removed; no password keeps the old one."""
     synced.refuse_read_only(user, data.attributes)  # WSO2's enhanced JIT: what the provider forces stays
     user.user_name = data.user_name
+    # flushed now, inside the 409: any query below would flush it outside and a taken name would be a 500
+    _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
     stored = user.attributes
     changed = [name for name, value in data.attributes.items() if stored.get(name) != value]
     for name in changed:

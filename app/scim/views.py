@@ -16,9 +16,10 @@ from types import SimpleNamespace
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from app import stores
 from app.extensions import csrf, db
 from app.runtime import current
-from app.scim import discovery, etag, groups, query, selection, synced, users
+from app.scim import discovery, etag, groups, query, selection, store_users, synced, users
 from app.scim import filter as filter_language
 from app.scim.attributes import user_schemas as user_schemas_for
 from app.scim.config import ScimSettings
@@ -200,15 +201,50 @@ def filter_of(source) -> filter_language.Node | None:
     return filter_language.parse(text)
 
 
-def _search_users(source) -> Response:
+def in_sql() -> bool:
+    """Whether SCIM's store is the SQL kind (indexed SQL, app/scim/users.py) or another (app/scim/store_users.py)."""
+    return stores.get(_settings().identity_store).kind == "sql"
+
+
+def operations():
+    """The module serving this server's store: ``users`` (SQL) or ``store_users`` (through the store interface)."""
+    return users if in_sql() else store_users
+
+
+def require_writable(what: str) -> None:
+    """403 before anything is read or written when SCIM's store is declared read-only."""
+    store = stores.get(_settings().identity_store)
+    if store.read_only:
+        raise ScimError(403, f"identity store '{store.name}' is read-only: {what} is refused")
+
+
+def keep_ids() -> None:
+    """Commit a read of a directory: the rows of entries read for the first time hold the ids just handed out.
+
+    Uncommitted, they would be rolled back at the end of the request and the
+    next read would give the same entry another id (PostgreSQL sequences
+    never go back). The SQL store's reads write nothing.
+    """
+    if not in_sql():
+        db.session.commit()
+
+
+def search_page(node, start: int, count: int) -> tuple[int, list]:
+    """(total, one page of users) of SCIM's store, optionally matching a parsed filter."""
     settings = _settings()
-    start, count = paging(source)
-    node = filter_of(source)
     store, mapping = settings.identity_store, settings.attribute_mapping
+    if not in_sql():
+        return store_users.search(store, node, mapping, start, count)
     condition = None if node is None else query.user_condition(node, store, mapping)
-    total, page = users.search(settings.identity_store, condition, start, count)
+    return users.search(store, condition, start, count)
+
+
+def _search_users(source) -> Response:
+    start, count = paging(source)
+    total, page = search_page(filter_of(source), start, count)
     states, member_of = users.states_of(page), groups.memberships([u.id for u in page])
     resources = [_render(u, states.get(u.id, NO_STATE), member_of.get(u.id, [])) for u in page]
+    keep_ids()
     return list_response(resources, total, start, _selection(source))
 
 
@@ -233,7 +269,9 @@ def search_body() -> dict:
 @bp.post("/Users")
 def create_user() -> Response:
     settings = _settings()
-    user = users.create(settings.identity_store, parse_user(_body(), settings.attribute_mapping, user_schemas()))
+    require_writable("creating a user")
+    data = parse_user(_body(), settings.attribute_mapping, user_schemas())
+    user = operations().create(settings.identity_store, data)
     db.session.commit()
     location = _location(user.id)
     return _one(_render(user), 201, {"Location": location})
@@ -241,17 +279,21 @@ def create_user() -> Response:
 
 @bp.get("/Users/<user_id>")
 def get_user(user_id: str) -> Response:
-    return _one(_render(users.get(_settings().identity_store, user_id)))
+    resource = _render(operations().get(_settings().identity_store, user_id))
+    keep_ids()
+    return _one(resource)
 
 
 @bp.put("/Users/<user_id>")
 def replace_user(user_id: str) -> Response:
     settings = _settings()
-    user = users.get(settings.identity_store, user_id)
+    require_writable("changing a user")
+    found = operations()
+    user = found.get(settings.identity_store, user_id)
     etag.require_match(request.headers.get("If-Match"), _render(user))
     body = _body()
     _refuse_registration(body)
-    users.replace(user, parse_user(body, settings.attribute_mapping, user_schemas()))
+    found.replace(user, parse_user(body, settings.attribute_mapping, user_schemas()))
     db.session.commit()
     return _one(_render(user))
 
@@ -259,22 +301,26 @@ def replace_user(user_id: str) -> Response:
 @bp.patch("/Users/<user_id>")
 def patch_user(user_id: str) -> Response:
     settings = _settings()
-    user = users.get(settings.identity_store, user_id)
+    require_writable("changing a user")
+    found = operations()
+    user = found.get(settings.identity_store, user_id)
     resource = _render(user)
     etag.require_match(request.headers.get("If-Match"), resource)
     body = _body()
     patched = Patcher(user_schemas()).apply(copy.deepcopy(resource), body)
     _refuse_registration(patched)
-    users.replace(user, parse_user(patched, settings.attribute_mapping, user_schemas()))
+    found.replace(user, parse_user(patched, settings.attribute_mapping, user_schemas()))
     db.session.commit()
     return _one(_render(user))
 
 
 @bp.delete("/Users/<user_id>")
 def delete_user(user_id: str) -> Response:
-    user = users.get(_settings().identity_store, user_id)
+    require_writable("deleting a user")
+    found = operations()
+    user = found.get(_settings().identity_store, user_id)
     etag.require_match(request.headers.get("If-Match"), _render(user))
-    users.remove(user)
+    found.remove(user)
     db.session.commit()
     return scim_response(None, 204)
 

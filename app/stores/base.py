@@ -14,8 +14,10 @@ objectGUID), never by a DN or a name, so a rename or a move keeps every link.
 
 Errors are values the caller can act on: ``Conflict`` (the store's own
 uniqueness said no: a race or a name taken), ``ReadOnly`` (the store is
-declared read-only) and ``StoreUnavailable`` (the store did not answer; the
-step is an ERROR, never a FAILURE that would provision someone again).
+declared read-only), ``Refused`` (the store refused the values themselves: a
+schema, syntax or policy rule of a directory) and ``StoreUnavailable`` (the
+store did not answer; the step is an ERROR, never a FAILURE that would
+provision someone again).
 """
 
 from __future__ import annotations
@@ -130,6 +132,12 @@ class ReadOnly(StoreError):
     reason = "store.read_only"
 
 
+class Refused(StoreError):
+    """The store refused the values themselves (a directory's schema, syntax or password policy): the caller's doing."""
+
+    reason = "store.refused"
+
+
 class StoreUnavailable(StoreError):
     """The store did not answer in time, or answered with an error that is not the person's doing."""
 
@@ -208,6 +216,15 @@ class Store(ABC):
     def search(self, filter_text: str | None = None, offset: int = 0, limit: int = 50) -> list[UserView]:
         """A page of users, optionally matching a filter, in a stable order."""
 
+    def count(self, filter_text: str | None = None) -> int:
+        """How many users ``search`` would page through; a store that can count cheaper says so itself."""
+        total, page = 0, 500
+        while found := len(self.search(filter_text, total, page)):
+            total += found
+            if found < page:
+                break
+        return total
+
     # -- passwords -----------------------------------------------------------------------------
     @abstractmethod
     def check_password(self, user: UserView, password: str) -> PasswordAnswer:
@@ -244,6 +261,24 @@ class Store(ABC):
     @abstractmethod
     def set_status(self, user: UserView, status: UserStatus) -> None:
         """Write the user's status where this store keeps it."""
+
+    def set_password(self, user: UserView, password: str) -> None:
+        """Replace the user's password (the store hashes it by its own rules)."""
+        raise Refused(f"identity store '{self.name}' keeps no passwords stepgate can set", "store.no_passwords")
+
+    def rename(self, user: UserView, user_name: str) -> None:
+        """Give the user another user name; ``Conflict`` when the store's uniqueness says no."""
+        raise Refused(f"identity store '{self.name}' does not rename users", "store.no_rename")
+
+    @abstractmethod
+    def delete(self, user: UserView) -> None:
+        """Remove the user from the store and their row from ``users``.
+
+        The caller has removed stepgate's bookkeeping of them (sessions,
+        links, lockout, SCIM documents) in the same transaction and commits;
+        a store outside SQL deletes its entry last, so a refusal there leaves
+        the SQL side to roll back whole.
+        """
 
     def require_writable(self, what: str) -> None:
         if self.read_only:

@@ -12,7 +12,7 @@ identity_stores:
 
 from __future__ import annotations
 
-from app.stores import kinds
+from app.stores import for_config, kinds
 from app.stores.base import StoreConfig
 from app.yamlsource import Checker, Located
 
@@ -47,16 +47,38 @@ def _store(name: str, body, parent: Located, check: Checker) -> StoreConfig:
     return StoreConfig(name, str(body.get("description", "")), kind, read_only, options)
 
 
+SCIM_KINDS = ("sql", "ldap")
+"""Store kinds SCIM serves: SQL through indexed SQL (app/scim/query.py), LDAP through the store interface."""
+
+
 def scim_problem(doc: Located, scim, stores: dict[str, StoreConfig], check: Checker) -> None:
-    """SCIM writes through the SQL tables (app/scim/): a store of another kind is refused at load, by name."""
+    """SCIM's store must be of a kind it serves, and hold every attribute its ``attribute_mapping`` names."""
     config = stores.get(getattr(scim, "identity_store", None) or "")
-    if scim is not None and config is not None and config.kind != "sql":
-        scim_block = doc.get("scim")
-        where = scim_block if isinstance(scim_block, Located) else doc
+    if scim is None or config is None:
+        return
+    scim_block = doc.get("scim")
+    where = scim_block if isinstance(scim_block, Located) else doc
+    if config.kind not in SCIM_KINDS:
         check.add(
             where.problem(
                 "identity_store" if where is not doc else "scim",
-                f"scim.identity_store '{config.name}' is a {config.kind} store; SCIM serves SQL stores only "
-                "(docs/identity-stores.md)",
+                f"scim.identity_store '{config.name}' is a {config.kind} store; SCIM serves "
+                f"{' and '.join(SCIM_KINDS)} stores (docs/identity-stores.md)",
             )
         )
+        return
+    if config.kind == "sql" or config.options is None:
+        return
+    store = for_config(config)
+    mapping_block = where.get("attribute_mapping") if where is not doc else None
+    for path, target in scim.attribute_mapping.items():
+        problem = store.attribute_problem(target)
+        if problem is not None:
+            at = mapping_block if isinstance(mapping_block, Located) and path in mapping_block else where
+            check.add(
+                at.problem(
+                    path if at is mapping_block else "identity_store",
+                    f"scim.attribute_mapping '{path}' -> '{target}': {problem}; map it in the store's "
+                    "ldap.attributes or leave it out of scim.attribute_mapping",
+                )
+            )

@@ -41,6 +41,7 @@ from app.stores.base import (
     PasswordAnswer,
     Provenance,
     Store,
+    StoreError,
     StoreUnavailable,
     UserStatus,
     UserView,
@@ -50,6 +51,8 @@ from app.stores.ldap_pool import LdapPool
 from app.stores.ldap_settings import LdapOptions, parse_ldap
 
 log = logging.getLogger(__name__)
+NOTHING = "(!(objectClass=*))"
+"""A filter no entry matches."""
 
 _users = sqlstore.User.__table__
 _SHADOW = (
@@ -124,8 +127,28 @@ class LdapStore(Store):
         external_id = execute_core(_EXTERNAL_ID, {"user_id": user_id}).scalar()
         if external_id is None:
             return None
-        entries = self._search(f"({self.options.id_attribute}={ldapfilter.escape(external_id)})", 1)
+        entries = self._search(self.id_assertion(external_id), 1)
         return self._mirror(entries[0]) if entries else None
+
+    def id_assertion(self, external_id: str) -> str:
+        """The filter ``(entryUUID=...)`` finding the entry of this stable id (objectGUID: its 16 bytes, escaped)."""
+        attribute = self.options.id_attribute
+        if attribute.lower() == "objectguid":
+            try:
+                raw = uuid.UUID(external_id).bytes_le
+            except ValueError:
+                return NOTHING
+            escaped = "".join("\\%02x" % byte for byte in raw)  # noqa: UP031 - a backslash can't sit in an f-string here
+            return f"({attribute}={escaped})"
+        return f"({attribute}={ldapfilter.escape(external_id)})"
+
+    def directory_attribute(self, name: str) -> str | None:
+        """The directory attribute holding the stepgate attribute ``name`` (``uid``: the user name), or None."""
+        return self.options.user_name_attribute if name == "uid" else self.options.attributes.get(name)
+
+    def active_filter(self, active: bool) -> str:
+        """A filter for the entries whose status (by this store's convention) is active, or is not."""
+        return ldap_status.active_filter(self.options.status, active)
 
     def fresh(self, user: UserView) -> UserView | None:
         """The entry read again by its stable id: a rename or a lock in the directory shows at once."""
@@ -134,6 +157,9 @@ class LdapStore(Store):
     def search(self, filter_text: str | None = None, offset: int = 0, limit: int = 50) -> list[UserView]:
         entries = self.pool.paged_search(self._within(filter_text), self._wanted, offset, limit)
         return [self._mirror(entry) for entry in entries]
+
+    def count(self, filter_text: str | None = None) -> int:
+        return self.pool.count(self._within(filter_text))
 
     def _within(self, filter_text: str | None) -> str:
         return f"(&{self.options.user_filter}{filter_text or ''})"
@@ -173,7 +199,12 @@ class LdapStore(Store):
         self.require_writable("creating a user")
         o = self.options
         pending = f"pending:{uuid.uuid4()}"
-        shown = {name: sqlstore.attribute_value(v) for name, v in sorted(attributes.items()) if name in o.attributes}
+        # a directory holds no empty value (RFC 4517 strings have a character at least): empty is absent
+        shown = {
+            name: sqlstore.attribute_value(v)
+            for name, v in sorted(attributes.items())
+            if name in o.attributes and v not in (None, "")
+        }
         user_id = sqlstore.insert_user(self.name, user_name, shown, None, provenance, status, pending)
         if link is not None:  # first: a second sign-in of this person waits here, then finds this link
             self.link(
@@ -188,9 +219,13 @@ class LdapStore(Store):
             for attribute, changes in ldap_status.status_changes(o.status, status, {}).items():
                 entry[attribute] = changes[0][1]
         self.pool.add(dn, list(o.object_classes), entry)
-        if password:
-            self.pool.set_password(dn, password, o.password_write)
-        external_id = self.pool.stable_id(dn, o.id_attribute)
+        try:
+            if password:
+                self.pool.set_password(dn, password, o.password_write)
+            external_id = self.pool.stable_id(dn, o.id_attribute)
+        except StoreError:  # a password the directory's policy refuses: no entry is left half made
+            self._discard(dn)
+            raise
         execute_core(
             update(_users)
             .where(_users.c.id == user_id)
@@ -202,7 +237,7 @@ class LdapStore(Store):
         self, user: UserView, changes: Mapping[str, str | None], provenance: Mapping[str, Provenance] | Provenance
     ) -> None:
         self.require_writable("changing attributes")
-        mapped = {name: value for name, value in changes.items() if name in self.options.attributes}
+        mapped = {name: value or None for name, value in changes.items() if name in self.options.attributes}
         dn = user.ref or self._dn_of(user.id)
         if dn is None or not mapped:
             return
@@ -223,6 +258,45 @@ class LdapStore(Store):
         if changes:
             self.pool.modify(dn, changes)
         sqlstore.get_user(user.id).status = status.value
+
+    def set_password(self, user: UserView, password: str) -> None:
+        self.require_writable("changing a password")
+        dn = user.ref or self._dn_of(user.id)
+        if dn is None:
+            raise StoreUnavailable(f"the entry of '{user.user_name}' is not in the directory", "user.not_found")
+        self.pool.set_password(dn, password, self.options.password_write)
+
+    def rename(self, user: UserView, user_name: str) -> None:
+        """A new RDN when the entry is named by its user name (``uid=...``), else a new value of that attribute."""
+        self.require_writable("renaming a user")
+        o = self.options
+        dn = user.ref or self._dn_of(user.id)
+        if dn is None:
+            raise StoreUnavailable(f"the entry of '{user.user_name}' is not in the directory", "user.not_found")
+        if dn.split("=", 1)[0].strip().lower() == o.user_name_attribute.lower():
+            self.pool.rename(dn, f"{o.user_name_attribute}={_rdn_value(user_name)}")
+        else:
+            self.pool.replace(dn, {o.user_name_attribute: user_name})
+        external_id = execute_core(_EXTERNAL_ID, {"user_id": user.id}).scalar()
+        self._vacate(user_name, external_id)
+        sqlstore.get_user(user.id).user_name = user_name
+
+    def delete(self, user: UserView) -> None:
+        """The row first (flushed), the entry last: a directory that refuses leaves the SQL side to roll back."""
+        self.require_writable("deleting a user")
+        dn = user.ref or self._dn_of(user.id)
+        stored = sqlstore.get_user(user.id)
+        if stored is not None:
+            db.session.delete(stored)
+            db.session.flush()
+        if dn is not None:
+            self.pool.delete(dn)
+
+    def _discard(self, dn: str) -> None:
+        try:
+            self.pool.delete(dn)
+        except StoreError as exc:
+            log.error("ldap: the half-made entry %s could not be removed: %s", dn, exc)
 
     # -- the row in users ----------------------------------------------------------------------
     def _mirror(self, entry: dict) -> UserView:

@@ -30,11 +30,24 @@ with warnings.catch_warnings():  # ldap3 2.9.1 imports names pyasn1 0.6 deprecat
     from ldap3.core.exceptions import LDAPException, LDAPExceptionError
 
 from app.stores import ldap_status
-from app.stores.base import Conflict, PasswordAnswer, StoreUnavailable
+from app.stores.base import Conflict, PasswordAnswer, Refused, StoreUnavailable
 from app.stores.ldap_settings import LdapOptions
 
 log = logging.getLogger(__name__)
 _ALREADY_EXISTS = 68
+_NO_SUCH_OBJECT = 32
+_REFUSED_VALUES = {
+    17: "undefinedAttributeType",
+    18: "inappropriateMatching",
+    19: "constraintViolation",  # also ppolicy's password quality and history
+    20: "attributeOrValueExists",
+    21: "invalidAttributeSyntax",
+    34: "invalidDNSyntax",
+    64: "namingViolation",
+    65: "objectClassViolation",
+    67: "notAllowedOnRDN",
+}
+"""Result codes that refuse the values sent (the caller's doing), not the directory being unwell."""
 
 
 class VerifiedTls(Tls):
@@ -171,15 +184,18 @@ class LdapPool:
         scope = SUBTREE if self.options.scope == "sub" else LEVEL
 
         def run(conn: Connection) -> list[dict]:
-            found = []
+            found, seen = [], 0
+            if limit <= 0:
+                return found
             pages = conn.extend.standard.paged_search(
                 self.options.user_base, search_filter, scope, attributes=attributes, paged_size=100, generator=True
             )
-            for index, item in enumerate(pages):
+            for item in pages:
                 if item.get("type") != "searchResEntry":
                     continue
-                if index >= offset:
+                if seen >= offset:
                     found.append(self._entry(item))
+                seen += 1
                 if len(found) >= limit:
                     break
             return found
@@ -234,6 +250,40 @@ class LdapPool:
         }
         self.modify(dn, changes)
 
+    def delete(self, dn: str) -> bool:
+        """Delete the entry; False when it was gone already."""
+
+        def run(conn: Connection) -> bool:
+            conn.delete(dn)
+            _require(conn, (0, _NO_SUCH_OBJECT), "delete")
+            return conn.result["result"] == 0
+
+        return self._run(run)
+
+    def rename(self, dn: str, new_rdn: str) -> str:
+        """Give the entry another RDN under the same parent; its new DN."""
+
+        def run(conn: Connection) -> str:
+            conn.modify_dn(dn, new_rdn)
+            if conn.result["result"] == _ALREADY_EXISTS:
+                raise Conflict(f"the directory already holds {new_rdn} beside {dn}", "registration.user_name_taken")
+            _require(conn, (0,), "rename")
+            return f"{new_rdn},{dn.split(',', 1)[1]}" if "," in dn else new_rdn
+
+        return self._run(run)
+
+    def count(self, search_filter: str) -> int:
+        """How many entries match, read page by page without their attributes."""
+        scope = SUBTREE if self.options.scope == "sub" else LEVEL
+
+        def run(conn: Connection) -> int:
+            pages = conn.extend.standard.paged_search(
+                self.options.user_base, search_filter, scope, attributes=["1.1"], paged_size=500, generator=True
+            )
+            return sum(1 for item in pages if item.get("type") == "searchResEntry")
+
+        return self._run(run)
+
     def modify(self, dn: str, changes: dict) -> None:
         def run(conn: Connection) -> None:
             conn.modify(dn, changes)
@@ -278,6 +328,10 @@ def _stable(item: dict, id_attribute: str) -> str:
 
 def _require(conn: Connection, accepted: tuple[int, ...], what: str) -> None:
     code = conn.result.get("result") if conn.result else None
+    if code in _REFUSED_VALUES and code not in accepted:
+        raise Refused(
+            f"the directory refused the {what}: {_REFUSED_VALUES[code]} {conn.result.get('message', '')}".strip()
+        )
     if code not in accepted:
         raise StoreUnavailable(
             f"the directory refused the {what}: {conn.result.get('description')} "

@@ -62,6 +62,24 @@ def status_of(convention: str, attributes: dict[str, list]) -> UserStatus:
     return UserStatus.ACTIVE
 
 
+_AD_DISABLED_FILTER = "(userAccountControl:1.2.840.113556.1.4.803:=2)"  # LDAP_MATCHING_RULE_BIT_AND
+_ACTIVE_FILTERS = {
+    "ppolicy": ("(!(pwdAccountLockedTime=*))", "(pwdAccountLockedTime=*)"),
+    "active_directory": (
+        f"(&(!{_AD_DISABLED_FILTER})(!(lockoutTime>=1)))",
+        f"(|{_AD_DISABLED_FILTER}(lockoutTime>=1))",
+    ),
+    "ns_account_lock": ("(!(nsAccountLock=TRUE))", "(nsAccountLock=TRUE)"),
+    "none": ("(objectClass=*)", "(!(objectClass=*))"),
+}
+
+
+def active_filter(convention: str, active: bool) -> str:
+    """A filter for the entries ``status_of`` reads as active (or, with ``active=False``, as not active)."""
+    when_active, when_not = _ACTIVE_FILTERS[convention]
+    return when_active if active else when_not
+
+
 def status_changes(convention: str, status: UserStatus, attributes: dict[str, list]) -> dict[str, list]:
     """The modification (ldap3 ``modify`` changes) that writes ``status`` under ``convention``."""
     from ldap3 import MODIFY_DELETE, MODIFY_REPLACE

@@ -29,6 +29,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     event,
+    func,
     insert,
     or_,
     select,
@@ -454,6 +455,12 @@ class SqlStore(Store):
             query = query.where(_clause(ldapfilter.parse(filter_text)))
         return [user.view() for user in db.session.scalars(query)]
 
+    def count(self, filter_text: str | None = None) -> int:
+        query = select(func.count()).select_from(User).where(User.store == self.name)
+        if filter_text:
+            query = query.where(_clause(ldapfilter.parse(filter_text)))
+        return db.session.scalar(query)
+
     def check_password(self, user: UserView, password: str) -> PasswordAnswer:
         password_hash = execute_core(_PASSWORD_HASH, {"user_id": user.id}).scalar()
         if not verify_password(password_hash, password):  # no hash: the dummy one, same cost
@@ -493,6 +500,21 @@ class SqlStore(Store):
     def set_status(self, user: UserView, status: UserStatus) -> None:
         self.require_writable("changing a user's status")
         get_user(user.id).status = status.value
+
+    def set_password(self, user: UserView, password: str) -> None:
+        self.require_writable("changing a password")
+        get_user(user.id).set_password(password)
+
+    def rename(self, user: UserView, user_name: str) -> None:
+        """The unique (store, name key) index says no at the caller's flush (IntegrityError)."""
+        self.require_writable("renaming a user")
+        get_user(user.id).user_name = user_name
+
+    def delete(self, user: UserView) -> None:
+        self.require_writable("deleting a user")
+        stored = get_user(user.id)
+        if stored is not None:
+            db.session.delete(stored)
 
 
 def _evaluable(tree) -> bool:

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
 from app.mfa import attempts, email_codes, factors
+from app.scim.models import ScimGroupMember, ScimUser
 from app.sessions import SignInSession
 
 
@@ -41,7 +42,15 @@ def end_lockout(user: User, by: str) -> bool:
 
 
 def delete_user(user: User, by: str) -> None:
-    """Delete the user, their links and sessions; the audit event keeps what was deleted."""
+    """Delete the user from their store, with their links, sessions and SCIM records; the audit event keeps them.
+
+    Through the store interface: an LDAP store deletes the directory entry
+    too (last, after the SQL side, so a refusal there rolls everything back);
+    a read-only store raises ``ReadOnly`` before anything is removed.
+    """
+    store = stores.get(user.store)
+    store.require_writable("deleting a user")
+    view = user.view()
     before = {
         "store": user.store,
         "user_name": user.user_name,
@@ -51,10 +60,12 @@ def delete_user(user: User, by: str) -> None:
     audit.record("user.deleted", user_id=user.id, detail={"before": before, "after": None, "by": by})
     db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
+    db.session.execute(delete(ScimUser).where(ScimUser.user_id == user.id))
+    db.session.execute(delete(ScimGroupMember).where(ScimGroupMember.user_id == user.id))
     lockout.forget(user.id)
     for second_factor in (factors, email_codes, attempts):  # SQLite does not cascade
         second_factor.forget(user.id)
-    db.session.delete(user)
+    store.delete(view)
 
 
 def groups_of(user: User) -> set[str]:

@@ -107,7 +107,13 @@ def end_lockout(user_id: int):
 @bp.route("/users/<int:user_id>/delete", methods=["POST"])
 def delete(user_id: int):
     found = _other_user(user_id)
-    actions.delete_user(found, by=g.admin.user_name)
+    try:
+        actions.delete_user(found, by=g.admin.user_name)
+    except StoreError as exc:  # a read-only or unreachable directory: said, nothing deleted
+        db.session.rollback()
+        log.warning("console: user %s not deleted: %s", user_id, exc)
+        flash(say("console.flash.not_deleted", store=found.store, user=found.user_name, reason=str(exc)), "error")
+        return redirect(url_for("admin.user", user_id=user_id))
     db.session.commit()
     flash(say("console.flash.deleted", store=found.store, user=found.user_name), "ok")
     return redirect(url_for("admin.users"))
