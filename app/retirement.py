@@ -22,13 +22,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import inspect, select
 
-from app import audit, federated_sessions, lockout, sessions
+from app import accounts, audit, federated_sessions, sessions
 from app.extensions import db
 from app.federation import FederatedLink
 from app.identity import User, UserStatus
-from app.sessions import SignInSession
+from app.stores.base import StoreError
 from app.yamlsource import Checker, Located, load_block
 
 log = logging.getLogger("stepgate.retirement")
@@ -65,11 +65,9 @@ def retire(provider: str, mode: str, by: str, *, always_audit: bool = True) -> R
         if user is None:
             continue
         if mode == "delete":
-            _delete(user, provider, by)
-            changed += 1
+            changed += _delete(user, provider, by)
         elif user.status != UserStatus.LOCKED.value:
-            _lock(user, provider, by)
-            changed += 1
+            changed += _lock(user, provider, by)
     ended = federated_sessions.revoke_for_provider(provider)
     if always_audit or changed or ended:
         audit.record(
@@ -79,34 +77,28 @@ def retire(provider: str, mode: str, by: str, *, always_audit: bool = True) -> R
     return Retired(provider, mode, changed, ended)
 
 
-def _lock(user: User, provider: str, by: str) -> None:
-    before = user.status
-    user.status = UserStatus.LOCKED.value
-    sessions.revoke_all_for(user.id)
-    audit.record(
-        "user.status",
-        user_id=user.id,
-        detail={
-            "user_name": user.user_name,
-            "before": {"status": before},
-            "after": {"status": "locked"},
-            "by": by,
-            "cause": f"provider {provider} retired",
-        },
-    )
+def _lock(user: User, provider: str, by: str) -> bool:
+    return _through_store(user, lambda cause: accounts.set_status(user, UserStatus.LOCKED, by, cause), provider)
 
 
-def _delete(user: User, provider: str, by: str) -> None:
-    before = {"store": user.store, "user_name": user.user_name, "status": user.status, "attributes": user.attributes}
-    audit.record(
-        "user.deleted",
-        user_id=user.id,
-        detail={"before": before, "after": None, "by": by, "cause": f"provider {provider} retired"},
-    )
-    db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
-    db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
-    lockout.forget(user.id)
-    db.session.delete(user)
+def _delete(user: User, provider: str, by: str) -> bool:
+    return _through_store(user, lambda cause: accounts.delete_user(user, by, cause), provider)
+
+
+def _through_store(user: User, change, provider: str) -> bool:
+    """Lock or delete through the account's store (a directory account changes in the directory too).
+
+    A store that refuses (read-only, or not answering) leaves that account as it
+    is, said in the log; its sessions end all the same, since their provider is gone.
+    """
+    try:
+        with db.session.begin_nested():
+            change(f"provider {provider} retired")
+    except StoreError as exc:
+        log.warning("retiring %s: account %s/%s left as it is: %s", provider, user.store, user.user_name, exc)
+        sessions.revoke_all_for(user.id)
+        return False
+    return True
 
 
 def removed_providers(configured: set[str]) -> list[str]:

@@ -6,16 +6,16 @@ store shares are in tests/test_identity_stores.py.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from app import create_app, stores
+from app import accounts, create_app, stores
 from app.extensions import db
 from app.secretbox import encrypt, new_master_key
 from app.stores.base import PasswordAnswer, ReadOnly, UserStatus
-from app.web.admin import actions
 from app.yamlsource import ConfigError
 from tests.jit_steps import provider_sign_in
 from tests.ldap_server import SUFFIX, free_port, ldap_store_settings
@@ -93,7 +93,7 @@ def test_a_lock_from_the_console_writes_the_directory_and_the_directory_lock_is_
     site = make()
     user = person(site, "jack")
     with site.app.app_context():
-        actions.set_status(db.session.get(stores.sql.User, user.id), UserStatus.LOCKED, by="admin")
+        accounts.set_status(db.session.get(stores.sql.User, user.id), UserStatus.LOCKED, by="admin")
         db.session.commit()
     manager.search(user.ref, "(objectClass=*)", "BASE", attributes=["pwdAccountLockedTime"])
     assert manager.response[0]["attributes"]["pwdAccountLockedTime"], "ppolicy's lock is in the directory"
@@ -101,7 +101,7 @@ def test_a_lock_from_the_console_writes_the_directory_and_the_directory_lock_is_
     with site.app.app_context():
         store = stores.get("default")
         assert store.check_password(store.get(user.id), PASSWORD) is PasswordAnswer.LOCKED
-        actions.set_status(db.session.get(stores.sql.User, user.id), UserStatus.ACTIVE, by="admin")
+        accounts.set_status(db.session.get(stores.sql.User, user.id), UserStatus.ACTIVE, by="admin")
         db.session.commit()
     assert signed_in(sign_in(site, "jack"), "jack")
 
@@ -246,7 +246,7 @@ def test_a_read_only_directory_is_read_and_checked_but_never_written(make_jit_si
             assert vera.attributes == {"last-name": "Lind", "mail": "vera@example.org"}
             assert store.check_password(vera, PASSWORD) is PasswordAnswer.PROVEN
             with pytest.raises(ReadOnly, match="read-only"):
-                actions.set_status(db.session.get(stores.sql.User, vera.id), UserStatus.LOCKED, by="admin")
+                accounts.set_status(db.session.get(stores.sql.User, vera.id), UserStatus.LOCKED, by="admin")
             with pytest.raises(ReadOnly):
                 store.update_attributes(vera, {"mail": "x@example.org"}, stores.base.ADMIN)
     finally:
@@ -267,3 +267,47 @@ def test_a_pooled_connection_that_was_cut_is_replaced_without_the_person_noticin
     for conn in idle:  # as a directory restart or an idle timeout on a firewall would
         conn.socket.shutdown(socket.SHUT_RDWR)
     assert signed_in(sign_in(site, "wade"), "wade")
+
+
+@pytest.mark.parametrize("mode", ["lock", "delete"])
+def test_retiring_a_provider_locks_or_deletes_its_accounts_in_the_directory(directory, mode):
+    from app import retirement
+
+    make, manager = directory
+    site = make(with_devop=True)
+    with site.browser() as browser:
+        assert signed_in(provider_sign_in(browser, "/demo/jit-nopassword/", "rita"), "rita")
+    with site.app.app_context():
+        [rita] = stores.get("default").find("(uid=rita)")
+        retired = retirement.retire("devop", mode, by="admin")
+        db.session.commit()
+        assert retired.users == 1
+    manager.search(rita.ref, "(objectClass=*)", "BASE", attributes=["pwdAccountLockedTime"])
+    if mode == "lock":
+        assert manager.response[0]["attributes"]["pwdAccountLockedTime"], "the lock is in the directory"
+        with site.app.app_context():
+            assert stores.get("default").get(rita.id).status == UserStatus.LOCKED.value, "and is read back as locked"
+    else:
+        assert manager.result["result"] == 32, f"the entry is gone (noSuchObject): {manager.result}"
+        with site.app.app_context():
+            assert stores.get("default").find("(uid=rita)") == []
+
+
+def test_retiring_a_provider_leaves_a_read_only_directorys_account_as_it_is_and_ends_its_sessions(directory):
+    from app import retirement
+    from app.sessions import SignInSession
+
+    make, manager = directory
+    site = make(with_devop=True)
+    with site.browser() as browser:
+        assert signed_in(provider_sign_in(browser, "/demo/jit-nopassword/", "rhea"), "rhea")
+    with site.app.app_context():
+        [rhea] = stores.get("default").find("(uid=rhea)")
+        # the operator has since declared the directory read-only (JIT into one is a scheme error)
+        store = stores.get("default")
+        store.config = dataclasses.replace(store.config, read_only=True)
+        retired = retirement.retire("devop", "delete", by="admin")
+        db.session.commit()
+        assert retired.users == 0
+        assert stores.get("default").find("(uid=rhea)") != [], "a read-only directory is never written"
+        assert {s.revoked for s in db.session.query(SignInSession).filter_by(user_id=rhea.id)} == {True}, "sessions end"

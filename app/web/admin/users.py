@@ -9,7 +9,7 @@ import logging
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app import audit, federation, identity, lockout
+from app import accounts, audit, federation, identity, lockout
 from app.extensions import db
 from app.i18n import say
 from app.identity import UserStatus
@@ -18,7 +18,7 @@ from app.mfa import factors as mfa_factors
 from app.runtime import current
 from app.stores.base import StoreError
 from app.web import params
-from app.web.admin import actions, bp, queries
+from app.web.admin import bp, queries
 from app.web.gate import error_page
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ def unlock(user_id: int):
 def end_lockout(user_id: int):
     """End a lockout after failed sign-ins now (the administrators' lock is the other button)."""
     found = identity.get_user(user_id) or abort(404)
-    ended = actions.end_lockout(found, by=g.admin.user_name)
+    ended = accounts.end_lockout(found, by=g.admin.user_name)
     db.session.commit()
     flash(say("console.flash.lockout_ended" if ended else "console.flash.failures_reset", user=found.user_name), "ok")
     return redirect(url_for("admin.user", user_id=found.id))
@@ -108,7 +108,7 @@ def end_lockout(user_id: int):
 def delete(user_id: int):
     found = _other_user(user_id)
     try:
-        actions.delete_user(found, by=g.admin.user_name)
+        accounts.delete_user(found, by=g.admin.user_name)
     except StoreError as exc:  # a read-only or unreachable directory: said, nothing deleted
         db.session.rollback()
         log.warning("console: user %s not deleted: %s", user_id, exc)
@@ -122,7 +122,7 @@ def delete(user_id: int):
 def _set_status(user_id: int, status: UserStatus):
     found = _other_user(user_id)
     try:
-        old = actions.set_status(found, status, by=g.admin.user_name)
+        old = accounts.set_status(found, status, by=g.admin.user_name)
     except StoreError as exc:  # a read-only or unreachable directory: said, nothing changed
         db.session.rollback()
         log.warning("console: status of user %s not changed: %s", user_id, exc)

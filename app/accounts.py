@@ -1,4 +1,7 @@
-"""What an administrator can do to a user: lock, unlock, end a lockout, delete. Each is audited with before and after.
+"""What can be done to an account: lock, unlock, end a lockout, delete. Each is audited with before and after.
+
+The console, and a provider's retirement (app/retirement.py), both come here, so
+the store decides: an LDAP account is locked or deleted in the directory too.
 
 Locking or deleting ends the user's sessions at once (every request re-reads
 the session row, so a copied cookie stops working too). Framework-free: the
@@ -18,7 +21,7 @@ from app.scim.models import ScimGroupMember, ScimUser
 from app.sessions import SignInSession
 
 
-def set_status(user: User, status: UserStatus, by: str) -> str:
+def set_status(user: User, status: UserStatus, by: str, cause: str | None = None) -> str:
     """Change the user's status where their store keeps it; return the old one. Non-active ends their sessions.
 
     An LDAP store writes the directory's convention (ppolicy, AD, nsAccountLock);
@@ -31,7 +34,13 @@ def set_status(user: User, status: UserStatus, by: str) -> str:
     audit.record(
         "user.status",
         user_id=user.id,
-        detail={"user_name": user.user_name, "before": {"status": old}, "after": {"status": status.value}, "by": by},
+        detail={
+            "user_name": user.user_name,
+            "before": {"status": old},
+            "after": {"status": status.value},
+            "by": by,
+            **({"cause": cause} if cause else {}),
+        },
     )
     return old
 
@@ -41,7 +50,7 @@ def end_lockout(user: User, by: str) -> bool:
     return lockout.unlock(user.id, user.user_name, by=by)
 
 
-def delete_user(user: User, by: str) -> None:
+def delete_user(user: User, by: str, cause: str | None = None) -> None:
     """Delete the user from their store, with their links, sessions and SCIM records; the audit event keeps them.
 
     Through the store interface: an LDAP store deletes the directory entry
@@ -57,7 +66,8 @@ def delete_user(user: User, by: str) -> None:
         "status": user.status,
         "attributes": user.attributes,
     }
-    audit.record("user.deleted", user_id=user.id, detail={"before": before, "after": None, "by": by})
+    detail = {"before": before, "after": None, "by": by, **({"cause": cause} if cause else {})}
+    audit.record("user.deleted", user_id=user.id, detail=detail)
     db.session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     db.session.execute(delete(FederatedLink).where(FederatedLink.user_id == user.id))
     db.session.execute(delete(ScimUser).where(ScimUser.user_id == user.id))
