@@ -311,3 +311,20 @@ def test_retiring_a_provider_leaves_a_read_only_directorys_account_as_it_is_and_
         assert retired.users == 0
         assert stores.get("default").find("(uid=rhea)") != [], "a read-only directory is never written"
         assert {s.revoked for s in db.session.query(SignInSession).filter_by(user_id=rhea.id)} == {True}, "sessions end"
+
+
+def test_new_entries_may_be_named_by_another_attribute_as_active_directory_names_them_by_cn(directory):
+    make, manager = directory
+    site = make(with_devop=True, rdn_attribute="cn", new_entry={"cn": "{user_name} (JIT)", "sn": "{user_name}"})
+    with site.browser() as browser:
+        assert signed_in(provider_sign_in(browser, "/demo/jit-nopassword/", "odin"), "odin")
+    with site.app.app_context():
+        [odin] = stores.get("default").find("(uid=odin)")
+    assert odin.ref.startswith("cn=odin (JIT),"), odin.ref
+    with site.app.app_context():  # a rename keeps the entry's name and changes the user name attribute
+        stores.get("default").rename(odin, "odin2")
+        db.session.commit()
+        [renamed] = stores.get("default").find("(uid=odin2)")
+    assert renamed.id == odin.id and renamed.ref == odin.ref
+    with site.browser() as browser:  # the link is by entryUUID, whatever names the entry
+        assert signed_in(provider_sign_in(browser, "/demo/jit-nopassword/", "odin"), "odin2")

@@ -48,7 +48,7 @@ from app.stores.base import (
     provenance_for,
 )
 from app.stores.ldap_pool import LdapPool
-from app.stores.ldap_settings import LdapOptions, parse_ldap
+from app.stores.ldap_settings import LdapOptions, parse_ldap, rdn_attribute
 
 log = logging.getLogger(__name__)
 NOTHING = "(!(objectClass=*))"
@@ -210,11 +210,13 @@ class LdapStore(Store):
             self.link(
                 UserView(user_id, self.name, user_name, status.value, shown), link.issuer, link.subject, link.provider
             )
-        dn = f"{o.user_name_attribute}={_rdn_value(user_name)},{o.user_base}"
         entry = {o.attributes[name]: value for name, value in shown.items()}
         entry[o.user_name_attribute] = user_name
         for attribute, template in o.new_entry.items():
             entry.setdefault(attribute, template.replace("{user_name}", user_name))
+        naming = rdn_attribute(o)  # uid=... on OpenLDAP; CN=... on Active Directory, which names entries by cn
+        entry.setdefault(naming, user_name)
+        dn = f"{naming}={_rdn_value(entry[naming])},{o.user_base}"
         if status is not UserStatus.ACTIVE and o.status != "none":
             for attribute, changes in ldap_status.status_changes(o.status, status, {}).items():
                 entry[attribute] = changes[0][1]

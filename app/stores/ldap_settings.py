@@ -23,6 +23,7 @@ KEYS = {
     "user_filter",
     "object_classes",
     "user_name_attribute",
+    "rdn_attribute",
     "id_attribute",
     "attributes",
     "new_entry",
@@ -47,6 +48,8 @@ class LdapOptions:
     user_filter: str = "(objectClass=inetOrgPerson)"
     object_classes: tuple[str, ...] = ("top", "person", "organizationalPerson", "inetOrgPerson")
     user_name_attribute: str = "uid"
+    rdn_attribute: str = ""
+    """What names a new entry under ``user_base`` (``cn`` for Active Directory); empty: the user name attribute."""
     id_attribute: str = "entryUUID"
     attributes: dict[str, str] = field(default_factory=lambda: {"mail": "mail"})
     """stepgate attribute -> directory attribute; only these are read and written."""
@@ -132,7 +135,7 @@ def parse_ldap(body: Located, check: Checker, name: str) -> LdapOptions | None:
             else:
                 listed[key] = tuple(value)
     plain = {}
-    for key in ("user_filter", "user_name_attribute", "id_attribute"):
+    for key in ("user_filter", "user_name_attribute", "rdn_attribute", "id_attribute"):
         value = raw.get(key)
         if value is not None:
             if not isinstance(value, str) or not value.strip():
@@ -154,6 +157,10 @@ def parse_ldap(body: Located, check: Checker, name: str) -> LdapOptions | None:
         **listed,
         **plain,
     )
+
+
+def rdn_attribute(options: LdapOptions) -> str:
+    return options.rdn_attribute or options.user_name_attribute
 
 
 def _is_url(value: object) -> bool:
