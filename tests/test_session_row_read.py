@@ -33,9 +33,9 @@ def both_reads(token: str):
 
 def open_session(user_id: int, **changes) -> str:
     token, _ = sessions.open_session(user_id, "", 2, "PasswordScheme", 600, amr=("pwd", "otp", "mfa"))
-    db.session.execute(
-        sessions.SignInSession.__table__.update().where(sessions.SignInSession.id_digest == digest(token)), changes
-    ) if changes else None
+    if changes:
+        row = sessions.SignInSession.__table__.update().where(sessions.SignInSession.id_digest == digest(token))
+        db.session.execute(row.values(**changes))
     db.session.commit()
     return token
 
