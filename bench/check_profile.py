@@ -28,10 +28,17 @@ from werkzeug.test import EnvironBuilder
 from bench.session_check import APP_HOST, database_of, seed_sessions, site
 
 
-def environ(path: str, cookie: str, with_cookie_jar: bool = False) -> dict:
-    headers = {"X-Original-URL": f"http://{APP_HOST}/reports", "Cookie": f"stepgate_session={cookie}"}
-    built = EnvironBuilder(path=path, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
-    return built
+def environ(path: str, cookie: str, also: str = "") -> dict:
+    headers = {"X-Original-URL": f"http://{APP_HOST}/reports", "Cookie": f"stepgate_session={cookie}{also}"}
+    return EnvironBuilder(path=path, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+
+
+def csrf_cookie(application, cookie: str) -> str:
+    """The signed Flask cookie a browser keeps from its first page (see bench.session_check.browser_cookies)."""
+    client = application.test_client()
+    client.set_cookie("stepgate_session", cookie)
+    client.get("/demo/")
+    return f"; stepgate_csrf={client.get_cookie('stepgate_csrf').value}"
 
 
 def call(application, env: dict) -> str:
@@ -44,10 +51,10 @@ def call(application, env: dict) -> str:
     return answer[0]
 
 
-def measure(application, path: str, cookies: list[str], batches: int = 5) -> float:
+def measure(application, path: str, cookies: list[str], also: str = "", batches: int = 5) -> float:
     """CPU µs per check, median of ``batches`` batches, each cookie used once."""
     size = len(cookies) // batches
-    envs = [environ(path, cookie) for cookie in cookies]
+    envs = [environ(path, cookie, also) for cookie in cookies]
     assert call(application, envs[0]).startswith("200"), call(application, envs[0])
     per: list[float] = []
     for number in range(batches):
@@ -59,8 +66,8 @@ def measure(application, path: str, cookies: list[str], batches: int = 5) -> flo
     return statistics.median(per)
 
 
-def profile(application, path: str, cookies: list[str]) -> str:
-    envs = [environ(path, cookie) for cookie in cookies]
+def profile(application, path: str, cookies: list[str], also: str = "") -> str:
+    envs = [environ(path, cookie, also) for cookie in cookies]
     profiler = cProfile.Profile()
     profiler.enable()
     for env in envs:
@@ -76,7 +83,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=12_000)
     parser.add_argument("--checks", type=int, default=2_000, help="per server and URL")
     parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file")
-    parser.add_argument("--profile", choices=["forward-auth", "page", "floor forward-auth", "floor page"])
+    parser.add_argument(
+        "--profile", choices=["forward-auth", "page", "page, no CSRF cookie", "floor forward-auth", "floor page"]
+    )
     args = parser.parse_args()
     settings = site(args.database_url)
     cookies = seed_sessions(settings, args.sessions).read_text().split()
@@ -86,25 +95,27 @@ def main() -> None:
     from bench import session_floor
 
     stepgate = create_app(settings)
+    also = csrf_cookie(stepgate, cookies[-1])
     servers = {
-        "forward-auth": (stepgate, "/forward-auth"),
-        "page": (stepgate, "/demo/"),
-        "floor forward-auth": (session_floor.app, "/forward-auth"),
-        "floor page": (session_floor.app, "/demo/"),
+        "forward-auth": (stepgate, "/forward-auth", ""),
+        "page": (stepgate, "/demo/", also),
+        "page, no CSRF cookie": (stepgate, "/demo/", ""),
+        "floor forward-auth": (session_floor.app, "/forward-auth", ""),
+        "floor page": (session_floor.app, "/demo/", ""),
     }
     results = {}
-    for number, (name, (application, path)) in enumerate(servers.items()):
+    for number, (name, (application, path, sent)) in enumerate(servers.items()):
         # each server and URL its own cookies, never seen before: every check a row read
         mine = cookies[number * args.checks : (number + 1) * args.checks]
         if len(mine) < args.checks:
-            sys.exit(f"--sessions must be at least 4 x --checks ({4 * args.checks})")
-        results[name] = measure(application, path, mine)
+            sys.exit(f"--sessions must be at least {len(servers)} x --checks ({len(servers) * args.checks})")
+        results[name] = measure(application, path, mine, sent)
         print(f"{name:20} {results[name]:7.0f} µs CPU per check (every check a row read)", flush=True)
     for name in ("forward-auth", "page"):
         print(f"stepgate {name} ÷ floor: {results[name] / results['floor ' + name]:.2f}")
     if args.profile:
-        application, path = servers[args.profile]
-        print(profile(application, path, cookies[-args.checks :]))
+        application, path, sent = servers[args.profile]
+        print(profile(application, path, cookies[-args.checks - 1 : -1], sent))
 
 
 if __name__ == "__main__":
