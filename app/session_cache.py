@@ -47,6 +47,7 @@ from app.deployment import SessionCache as CacheSettings
 from app.extensions import db
 from app.federated_sessions import FederatedSession
 from app.identity import User, UserAttribute, UserView
+from app.session_read import RowRead
 from app.sessions import SignInSession, ValidSession
 from app.timeutil import utcnow
 
@@ -335,11 +336,19 @@ def _redis(url: str, name: str | None = None):
 
 
 def _read(token: str) -> CheckedSession | None:
-    """The row, read on a pooled connection of its own: a check opens no ORM session (whose set-up and
-    teardown cost a session check as much as the statement does), and commits nothing."""
-    with db.engine.connect() as connection:
-        found = sessions.check_with_user(token, connection)
+    """The row, read on a pooled connection of its own (``app/session_read.py``): a check opens no ORM session
+    and no SQLAlchemy ``Connection`` (whose set-up costs a session check more than the statement does), and
+    commits nothing."""
+    engine = db.engine
+    extensions = current_app.extensions
+    row_read = extensions.get(_ROW_READ)
+    if row_read is None or row_read.engine is not engine:
+        row_read = extensions[_ROW_READ] = RowRead(engine, sessions.check_statement())
+    found = sessions.check_with_user(token, row_read)
     return CheckedSession(*found) if found is not None else None
+
+
+_ROW_READ = "stepgate.session_row_read"
 
 
 def init_app(app: Flask) -> SessionCache:

@@ -11,10 +11,12 @@ from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import Select
 
 from app import federated_sessions, identity
 from app.extensions import db, execute_core
 from app.identity import User, UserView
+from app.session_read import RowRead
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
 
@@ -71,6 +73,12 @@ _CHECK = (
     .select_from(identity.with_attributes(_sessions.join(_users, _users.c.id == _sessions.c.user_id)))
     .where(_sessions.c.id_digest == bindparam("id_digest"))
 )
+# the position of each of _CHECK's columns in its rows, read by index (plain tuples from app/session_read.py)
+_COLUMN = {column.key: index for index, column in enumerate(_CHECK.selected_columns)}
+_USER_ID, _LEVEL, _SCHEME, _EXPIRES_AT = _COLUMN["user_id"], _COLUMN["level"], _COLUMN["scheme"], _COLUMN["expires_at"]
+_REVOKED, _AMR, _ID, _STORE = _COLUMN["revoked"], _COLUMN["amr"], _COLUMN["id"], _COLUMN["store"]
+_USER_NAME, _STATUS = _COLUMN["user_name"], _COLUMN["status"]
+_ATTRIBUTE_NAME, _ATTRIBUTE_VALUE = _COLUMN["attribute_name"], _COLUMN["attribute_value"]
 
 
 def create(user_id: int, level: int, scheme: str, lifetime: int) -> str:
@@ -129,25 +137,40 @@ def check(token: str | None) -> ValidSession | None:
     return found[0] if found is not None else None
 
 
-def check_with_user(token: str | None, connection=None) -> tuple[ValidSession, UserView] | None:
+def check_with_user(token: str | None, row_read: RowRead | None = None) -> tuple[ValidSession, UserView] | None:
     """The valid session behind this cookie and its user with their attributes, read in one statement.
 
-    ``connection``: read on it (the session cache's own, outside the request's ORM
-    session) rather than in the request's transaction.
+    ``row_read``: read with it (the session cache's own, ``app/session_read.py``: a pooled
+    connection outside the request's ORM session) rather than in the request's transaction.
     """
     if not token:
         return None
     if federated_sessions.is_federated(token):
         return federated_sessions.check_with_user(token)
     params = {"id_digest": digest(token)}
-    rows = (connection.execute(_CHECK, params) if connection is not None else execute_core(_CHECK, params)).all()
+    rows = row_read.rows(params) if row_read is not None else execute_core(_CHECK, params).all()
+    return _valid(rows)
+
+
+def check_statement() -> Select:
+    """The statement ``check_with_user`` reads: the session by its digest, with its user and their attributes."""
+    return _CHECK
+
+
+def _valid(rows) -> tuple[ValidSession, UserView] | None:
+    """The session and user of the check's rows (one per attribute), if unexpired, unrevoked and active."""
     if not rows:
         return None
-    row, user = rows[0], identity.view_of(rows)
-    if row.revoked or row.expires_at <= utcnow() or not user.active:
+    first = rows[0]
+    if first[_REVOKED] or first[_EXPIRES_AT] <= utcnow():
         return None
-    amr = tuple(row.amr.split()) if row.amr else ()
-    return ValidSession(row.user_id, row.user_name, row.level, row.scheme, row.expires_at, amr), user
+    attributes = {row[_ATTRIBUTE_NAME]: row[_ATTRIBUTE_VALUE] for row in rows if row[_ATTRIBUTE_NAME] is not None}
+    user = UserView(first[_ID], first[_STORE], first[_USER_NAME], first[_STATUS], dict(sorted(attributes.items())))
+    if not user.active:
+        return None
+    amr = tuple(first[_AMR].split()) if first[_AMR] else ()
+    session = ValidSession(first[_USER_ID], user.user_name, first[_LEVEL], first[_SCHEME], first[_EXPIRES_AT], amr)
+    return session, user
 
 
 def revoke(token: str | None) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "Gunicorn",
     "Load",
     "command_line",
+    "cpu_seconds_by_worker",
     "cpu_seconds_of_workers",
     "ensure_wrk",
     "federated_site",
@@ -134,7 +135,7 @@ end
 function request()
   local headers = {}
   for name, value in pairs(wrk.headers) do headers[name] = value end
-  headers["Cookie"] = "%s=" .. tokens[math.random(#tokens)]
+  headers["Cookie"] = "%s=" .. tokens[math.random(#tokens)] .. "%s"
   return wrk.format(nil, nil, headers)
 end
 """
@@ -149,17 +150,19 @@ def load(
     pause_ms: float | None = None,
     cookies: Path | None = None,
     cookie_name: str = "stepgate_session",
+    also: str = "",
 ) -> Load:
     """Requests/s and latency percentiles for GET ``url``: wrk when installed, else a Python client.
 
     ``rate`` or ``pause_ms``: each connection pauses between requests (for latency below peak load).
-    ``cookies``: a file of cookie values, one a line; each request sends one of them, picked at random.
+    ``cookies``: a file of cookie values, one a line; each request sends one of them, picked at random,
+    followed by ``also`` (more cookies a browser would send, such as "; stepgate_csrf=...").
     """
     if rate and pause_ms is None:
         pause_ms = connections * 1000.0 / rate
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections, headers, pause_ms, cookies, cookie_name)
-    return _python_load(url, seconds, connections, headers, pause_ms, cookies, cookie_name)
+        return _wrk(url, seconds, connections, headers, pause_ms, cookies, cookie_name, also)
+    return _python_load(url, seconds, connections, headers, pause_ms, cookies, cookie_name, also)
 
 
 def _wrk(
@@ -170,6 +173,7 @@ def _wrk(
     pause_ms: float | None,
     cookies: Path | None = None,
     cookie_name: str = "stepgate_session",
+    also: str = "",
 ) -> Load:
     script = None
     args = ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
@@ -178,7 +182,9 @@ def _wrk(
     if pause_ms or cookies:
         script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
         if cookies:
-            script.write(_COOKIE_SCRIPT % cookie_name)
+            if not re.fullmatch(r"[; =A-Za-z0-9._~-]*", also):
+                raise ValueError(f"not a plain cookie list for the Lua script: {also!r}")
+            script.write(_COOKIE_SCRIPT % (cookie_name, also))
         if pause_ms:
             script.write(f"function delay() return {pause_ms:.3f} end\n")
         script.close()
@@ -207,6 +213,7 @@ def _python_load(
     pause_ms: float | None,
     cookies: Path | None = None,
     cookie_name: str = "stepgate_session",
+    also: str = "",
 ) -> Load:
     """Keep-alive connections in threads; bounded by duration and by a request cap."""
     import random
@@ -229,7 +236,7 @@ def _python_load(
             started = time.perf_counter()
             if started >= deadline:
                 break
-            sent = {**headers, "Cookie": f"{cookie_name}={random.choice(tokens)}"} if tokens else headers
+            sent = {**headers, "Cookie": f"{cookie_name}={random.choice(tokens)}{also}"} if tokens else headers
             conn.request("GET", path, headers=sent)
             response = conn.getresponse()
             response.read()
@@ -268,8 +275,27 @@ def cpu_seconds_of_workers(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_by_worker(master_pid: int) -> dict[int, float]:
+    """User + system CPU time used so far by each gunicorn worker (children of the master), by pid."""
+    used = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:
+            used[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def load_at_rate(
-    url: str, seconds: int, headers: dict[str, str], rate: float, connections: int = 4, cookies: Path | None = None
+    url: str,
+    seconds: int,
+    headers: dict[str, str],
+    rate: float,
+    connections: int = 4,
+    cookies: Path | None = None,
+    also: str = "",
 ) -> Load:
     """Latency at about ``rate`` requests/s: each connection pauses between requests.
 
@@ -277,9 +303,10 @@ def load_at_rate(
     pause is shortened by that much (never below half, so noise can't turn it into a flood).
     """
     cycle_ms = connections * 1000.0 / rate  # what each connection's request + pause must take
-    probe = load(url, 2, connections, headers, pause_ms=cycle_ms, cookies=cookies)
+    probe = load(url, 2, connections, headers, pause_ms=cycle_ms, cookies=cookies, also=also)
     busy_ms = connections * 1000.0 / max(probe.rps, 1.0) - cycle_ms
-    return load(url, seconds, connections, headers, pause_ms=max(cycle_ms / 2, cycle_ms - busy_ms), cookies=cookies)
+    pause_ms = max(cycle_ms / 2, cycle_ms - busy_ms)
+    return load(url, seconds, connections, headers, pause_ms=pause_ms, cookies=cookies, also=also)
 
 
 def write_docs(name: str, text: str) -> None:
