@@ -14,11 +14,11 @@ from sqlalchemy import delete
 
 from app import audit, lockout, sessions, stores
 from app.extensions import db
-from app.federation import FederatedLink
-from app.identity import User, UserStatus
 from app.mfa import attempts, email_codes, factors
 from app.scim.models import ScimGroupMember, ScimUser
 from app.sessions import SignInSession
+from app.stores.federation import FederatedLink
+from app.stores.sql import User, UserStatus
 
 
 def set_status(user: User, status: UserStatus, by: str, cause: str | None = None) -> str:

@@ -12,9 +12,10 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, identity, lockout, password_signin, sessions, stores, throttling, usernames
+from app import audit, lockout, password_signin, sessions, stores, throttling, usernames
 from app.extensions import db
 from app.runtime import current
+from app.stores import sql as identity
 from app.stores.base import StoreError
 
 

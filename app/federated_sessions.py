@@ -25,7 +25,7 @@ from sqlalchemy import Index, String, Text, delete, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.identity import UserStatus, UserView
+from app.stores.sql import UserStatus, UserView
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
 

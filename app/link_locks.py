@@ -11,7 +11,7 @@ came. Framework-free; the caller commits.
 from __future__ import annotations
 
 from app import audit, federated_sessions, sessions
-from app.federation import FederatedLink, find_link
+from app.stores.federation import FederatedLink, find_link
 from app.timeutil import utcnow
 
 MAX_REASON = 255

@@ -28,8 +28,10 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, stores, usernames
+from app import audit, stores, usernames
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from app.stores.base import Conflict, Link, StoreError
 
 SYNC_POLICIES = ("force", "import", "never")

@@ -26,9 +26,9 @@ from sqlalchemy import inspect, select
 
 from app import accounts, audit, federated_sessions, sessions
 from app.extensions import db
-from app.federation import FederatedLink
-from app.identity import User, UserStatus
 from app.stores.base import StoreError
+from app.stores.federation import FederatedLink
+from app.stores.sql import User, UserStatus
 from app.yamlsource import Checker, Located, load_block
 
 log = logging.getLogger("stepgate.retirement")

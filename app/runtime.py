@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from app import audit, federation, flows, identity, sessions  # noqa: F401 - register every model
+from app import audit, flows, sessions  # noqa: F401 - register every model
 from app.engine.plugin import secret_params
 from app.engine.registry import PluginRegistry
 from app.engine.scheme import Scheme, Step, load_schemes

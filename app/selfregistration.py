@@ -25,13 +25,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.utils import redirect
 
-from app import federation, registrations
+from app import registrations
 from app.engine.context import FlowContext
 from app.engine.outcome import StepResult
 from app.extensions import db
 from app.regdata import idtoken_of, sign
 from app.registrations import RegistrationRecord, RegistrationStatus
 from app.secretbox import SecretError, resolve_secret
+from app.stores import federation
 from app.tokens import digest
 
 log = logging.getLogger("stepgate.selfregistration")

@@ -46,9 +46,9 @@ from app import sessions
 from app.deployment import SessionCache as CacheSettings
 from app.extensions import db
 from app.federated_sessions import FederatedSession
-from app.identity import User, UserAttribute, UserView
 from app.session_read import RowRead
 from app.sessions import SignInSession, ValidSession
+from app.stores.sql import User, UserAttribute, UserView
 from app.timeutil import utcnow
 
 log = logging.getLogger("stepgate.sessions")

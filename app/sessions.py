@@ -13,10 +13,11 @@ from sqlalchemy import ForeignKey, Index, String, Text, bindparam, delete, inser
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import Select
 
-from app import federated_sessions, identity
+from app import federated_sessions
 from app.extensions import db, execute_core
-from app.identity import User, UserView
 from app.session_read import RowRead
+from app.stores import sql as identity
+from app.stores.sql import User, UserView
 from app.timeutil import in_seconds, utcnow
 from app.tokens import digest, new_token
 

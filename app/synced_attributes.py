@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from app import federation, provisioning
+from app import provisioning
+from app.stores import federation
 
 
 class ReadOnlyAttribute(Exception):

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import federation, identity
 from app.engine.conditions import Facts, methods_of
 from app.engine.context import FlowContext, Scenario
 from app.engine.outcome import Outcome, StepResult
@@ -33,6 +32,8 @@ from app.engine.runner import (
 )
 from app.engine.scheme import FAILURE, SUCCESS, Scheme
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 
 log = logging.getLogger("stepgate.trace")
 

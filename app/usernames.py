@@ -18,7 +18,7 @@ a unique index, so a look-alike is "taken", never a second account. ``key``
 never refuses: a lookup with an odd name simply finds nothing, or the account
 the name looks like (whose password still has to match).
 
-This module knows nothing of the database; ``app.identity`` stores the key.
+This module knows nothing of the database; ``app.stores.sql`` stores the key.
 """
 
 from __future__ import annotations

@@ -22,11 +22,12 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app, identity, sessions  # noqa: E402
+from app import create_app, sessions  # noqa: E402
 from app.audit import AuditEvent  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.identity import User, UserAttribute  # noqa: E402
 from app.settings import PROJECT_ROOT  # noqa: E402
+from app.stores import sql as identity
+from app.stores.sql import User, UserAttribute  # noqa: E402
 
 CHUNK = 20_000
 

@@ -39,8 +39,9 @@ def main() -> None:
     flask(settings, "db", "upgrade")
     from werkzeug.test import EnvironBuilder
 
-    from app import create_app, identity, sessions
+    from app import create_app, sessions
     from app.extensions import db
+    from app.stores import sql as identity
 
     app = create_app(settings)
     app.extensions["stepgate.session_cache"].ttl = args.cache_seconds

@@ -62,10 +62,11 @@ def site(database_url: str | None):
 
 def _add_accounts(settings) -> None:
     """50 accounts per case, with one real argon2 hash shared by all (made by the server's own hasher)."""
-    from app import create_app, identity
+    from app import create_app
     from app.extensions import db
     from app.lockout import AccountLockout
     from app.passwords import hash_password
+    from app.stores import sql as identity
     from app.timeutil import in_seconds, utcnow
 
     app = create_app(settings)

@@ -23,9 +23,10 @@ import time
 
 from sqlalchemy import insert, text
 
-from app import create_app, identity
+from app import create_app
 from app.extensions import db
-from app.identity import User, UserAttribute
+from app.stores import sql as identity
+from app.stores.sql import User, UserAttribute
 from app.timeutil import utcnow
 from bench.common import command_line, flask, scratch_site, write_docs
 

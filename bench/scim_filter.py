@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.identity import User, UserAttribute  # noqa: E402
+from app.stores.sql import User, UserAttribute  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a local benchmark
 

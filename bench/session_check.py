@@ -98,8 +98,8 @@ def seed_sessions(settings: Path, count: int) -> Path:
     """
     from app import create_app
     from app.extensions import db
-    from app.identity import User, UserAttribute
     from app.sessions import SignInSession
+    from app.stores.sql import User, UserAttribute
     from app.timeutil import in_seconds, utcnow
     from app.tokens import digest, new_token
 

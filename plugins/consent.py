@@ -25,10 +25,12 @@ from flask import render_template
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
-from app import audit, federation, identity
+from app import audit
 from app.consent import KEY, purposes, receipts
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.i18n import say
+from app.stores import federation
+from app.stores import sql as identity
 from app.web.messages import page_message_for
 
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from app import identity
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.outcome import Outcome
 from app.i18n import say
 from app.mfa import attempts, email_codes, pages, smtp
+from app.stores import sql as identity
 
 log = logging.getLogger("stepgate.mfa")
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app import federation
 from app.engine import FlowContext, Plugin, StepResult
 from app.provisioning import claim_text
+from app.stores import federation
 
 APPLIES_TO = ("all", "providers_with_jit_off")
 FEDERATED_SESSION = "federated_session"  # app/engine/runner.py FEDERATED_SESSION: documented in app/engine/context.py

@@ -29,10 +29,11 @@ import hmac
 import re
 from dataclasses import dataclass, field
 
-from app import consent, identity, provisioning, selfregistration, stores
+from app import consent, provisioning, selfregistration, stores
 from app.consent import receipts
 from app.engine import FlowContext, Plugin, StepResult
 from app.password_policy import PasswordPolicy, unknown_classes
+from app.stores import sql as identity
 
 UNFIXABLE = ("user.locked", "user.disabled", "registration.user_name_taken", "registration.bad_user_name")
 

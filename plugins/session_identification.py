@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app import identity
 from app.engine import FlowContext, Plugin, StepResult
+from app.stores import sql as identity
 from app.timeutil import utcnow
 
 

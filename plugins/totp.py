@@ -18,11 +18,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from app import audit, identity, secretbox
+from app import audit, secretbox
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.outcome import Outcome
 from app.i18n import say
 from app.mfa import attempts, factors, pages, qr, rfc6238
+from app.stores import sql as identity
 
 log = logging.getLogger("stepgate.mfa")
 

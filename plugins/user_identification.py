@@ -27,10 +27,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, consent, federation, identity, password_signin, provisioning, stores
+from app import audit, consent, password_signin, provisioning, stores
 from app.engine import FlowContext, Plugin, StepResult
 from app.extensions import db
-from app.stores import ldapfilter
+from app.stores import federation, ldapfilter
+from app.stores import sql as identity
 from app.stores.base import StoreError
 
 _FILTER = re.compile(r"\(\s*([A-Za-z][\w-]*)\s*=\s*\{([A-Za-z][\w]*)\}\s*\)")
@@ -145,7 +146,7 @@ class UserIdentificationPlugin(Plugin):
     def _match_by_email(self, federated: dict) -> identity.UserView | None:
         """The one account whose proven e-mail is this sign-in's proven e-mail, or None.
 
-        Both sides must be proven (app/federation.py ``email_proven``; app/identity.py
+        Both sides must be proven (app/stores/federation.py ``email_proven``; app/stores/sql.py
         ``Provenance``): an address that reached an account from a lax provider, or
         unverified, is never a link target, so whoever signed up first with someone
         else's address does not receive that person's sign-in (account pre-hijacking).

@@ -31,9 +31,10 @@ from flask import render_template
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from app import identity, provisioning, usernames
+from app import provisioning, usernames
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.i18n import say
+from app.stores import sql as identity
 
 CHOSEN = "user_name_chosen"
 TRIES = "user_name_tries"

@@ -243,7 +243,7 @@ def browser(live_server):
 @pytest.fixture
 def add_user(app):
     """Create a user in the app's database: add_user("alice", password="...", mail="...")."""
-    from app import identity
+    from app.stores import sql as identity
 
     def add(user_name: str, password: str | None = None, store: str = "default", status: str = "active", **attrs):
         with app.app_context():

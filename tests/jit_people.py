@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import requests
 
-from app import federation, identity
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import provider_sign_in
 
 PASSWORD = "correct horse battery staple"

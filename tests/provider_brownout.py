@@ -98,8 +98,9 @@ def callback_url(browser: Browser, path: str, login: str) -> str:
 
 def signed_in_sessions(settings: Path, count: int) -> list[str]:
     """``count`` users, each with an open session: their session cookies (distinct, as many people)."""
-    from app import create_app, identity, sessions
+    from app import create_app, sessions
     from app.extensions import db
+    from app.stores import sql as identity
 
     application = create_app(settings, testing=True)
     tokens = []

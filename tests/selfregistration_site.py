@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import Response
 
-from app import create_app, federation
+from app import create_app
 from app.engine import FlowContext, Plugin, StepResult
 from app.engine.registry import PluginRegistry
 from app.engine.scheme import load_schemes
@@ -27,6 +27,7 @@ from app.extensions import db
 from app.runtime import Runtime
 from app.selfregistration import register
 from app.settings import load_settings
+from app.stores import federation
 from examples.registration_page.app import create_app as create_page
 from tests.conftest import LiveServer
 

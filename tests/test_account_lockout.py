@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import audit, identity, lockout
+from app import audit, lockout
+from app.stores import sql as identity
 from tests.browser import Browser, parse_forms
 from tests.conftest import DEMO_DOMAIN
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app import audit, federation, identity
+from app import audit
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import provider_sign_in
 
 VICTIM = "victim@example.com"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app import audit, identity, sessions
+from app import audit, sessions
 from app.extensions import db
+from app.stores import sql as identity
 from tests.conftest import DEMO_DOMAIN, UNUSED_PROVIDERS
 
 PASSWORD = "correct horse battery staple"
@@ -329,7 +330,7 @@ def test_demo_seed_creates_an_administrator_and_prints_how_to_sign_in(app, runne
 
 
 def test_a_linked_users_page_shows_the_sync_policy_of_each_provisioning_step(app, browser, people):
-    from app import federation
+    from app.stores import federation
 
     with app.app_context():
         federation.link_user(people["bob"], "http://127.0.0.1:9", "op-bob", "devop")

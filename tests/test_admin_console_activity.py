@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from app import audit, identity
+from app import audit
 from app.extensions import db
+from app.stores import sql as identity
 from tests.conftest import UNUSED_PROVIDERS
 from tests.test_admin_console import make_settings, people, sign_in  # noqa: F401 - fixtures shared with the console's tests
 

@@ -97,7 +97,7 @@ def session_methods(site) -> list[list[str]]:
 
 def test_a_local_user_is_asked_for_the_second_factor_and_enrols_then_is_asked_next_time(site):
     with site.app.app_context():
-        from app import identity
+        from app.stores import sql as identity
 
         identity.create_user("default", "lena", {}, PASSWORD)
         db.session.commit()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app import identity, sessions
+from app import sessions
 from app.extensions import db
+from app.stores import sql as identity
 from tests.conftest import DEMO_DOMAIN
 from tests.test_admin_console import ADMIN_DOMAIN, PASSWORD
 

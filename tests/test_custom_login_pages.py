@@ -13,7 +13,7 @@ import pytest
 from flask import Flask, request
 from markupsafe import escape
 
-from app import identity
+from app.stores import sql as identity
 from tests.jit_steps import provider_sign_in
 from tests.oidc_fixtures import PortServer, free_port
 

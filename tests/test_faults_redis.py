@@ -13,10 +13,11 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from app import identity, sessions
+from app import sessions
 from app.deployment import SessionCache as CacheSettings
 from app.extensions import db
 from app.session_cache import HEALTH_SECONDS, REDIS_TIMEOUT, SessionCache
+from app.stores import sql as identity
 from tests.test_revocation_listener import logged, wait_until
 from tests.test_session_revocation import _redis_answers
 

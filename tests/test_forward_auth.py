@@ -154,7 +154,7 @@ def test_sign_in_never_returns_to_a_host_no_resource_names(stepgate, target):
 
 
 def test_a_changed_or_new_attribute_reaches_the_headers_at_once(stepgate, session_cookie):
-    from app import identity
+    from app.stores import sql as identity
 
     assert ask(stepgate, session_cookie).headers["X-Stepgate-Mail"] == "alice@example.org"
     with stepgate.app.app_context():

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from app import identity
 from app.extensions import db
+from app.stores import sql as identity
 
 
 def test_user_names_are_unique_within_a_store_by_database_constraint(app):

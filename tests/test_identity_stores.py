@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import audit, federation, stores
+from app import audit, stores
 from app.extensions import db
+from app.stores import federation
 from app.stores.base import UserStatus
 from tests.jit_steps import attributes_shown, provider_sign_in
 from tests.ldap_server import ldap_store_settings

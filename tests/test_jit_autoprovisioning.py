@@ -6,8 +6,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
 
-from app import audit, federation, identity
+from app import audit
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import at_provider, attributes_shown, provider_sign_in
 
 STRONG = "sunny-meadow-42"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 
-from app import audit, federation, identity, reload
+from app import audit, reload
 from app.consent import receipts
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import attributes_shown, provider_sign_in
 from tests.wso2_jit_steps import ROOT, answer_consent, on_consent_page, subject_of
 

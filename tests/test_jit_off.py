@@ -12,9 +12,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from app import audit, federated_sessions, identity
+from app import audit, federated_sessions
 from app.extensions import db
-from app.federation import FederatedLink
+from app.stores import sql as identity
+from app.stores.federation import FederatedLink
 from tests.jit_steps import attributes_shown, provider_sign_in
 
 APP_HOST = "app.example.org"

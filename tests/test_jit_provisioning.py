@@ -7,8 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app import audit, create_app, federation, identity, provisioning
+from app import audit, create_app, provisioning
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 
 POLICY = provisioning.ProvisioningPolicy(
     store="default",

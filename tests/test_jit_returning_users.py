@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from app import audit, federation, identity
+from app import audit
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import attributes_shown, provider_sign_in
 
 STRONG = "sunny-meadow-42"

@@ -13,8 +13,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urljoin
 
-from app import audit, federation, identity
+from app import audit
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.jit_steps import provider_sign_in
 from tests.wso2_jit_steps import (
     STRONG,

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from app import federation, identity
 from app.consent import receipts
 from app.engine.registry import PluginRegistry
 from app.engine.scheme import parse_scheme
 from app.extensions import db
 from app.settings import load_settings
+from app.stores import federation
+from app.stores import sql as identity
 from app.yamlsource import ConfigError
 from tests.jit_steps import attributes_shown, provider_sign_in
 from tests.wso2_jit_steps import (

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from app import audit, create_app, federation, identity, sessions, stores
+from app import audit, create_app, sessions, stores
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from tests.browser import parse_forms
 from tests.conftest import DEMO_DOMAIN
 from tests.ldap_server import ldap_store_settings

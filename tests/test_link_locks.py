@@ -7,7 +7,8 @@ From the CLI and from the console, against the real development provider.
 
 from __future__ import annotations
 
-from app import audit, identity
+from app import audit
+from app.stores import sql as identity
 from tests.jit_people import (
     ADMIN_POLICY,
     ADMIN_RESOURCE,

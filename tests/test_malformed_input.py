@@ -23,8 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import create_app, identity, sessions
+from app import create_app, sessions
 from app.extensions import db
+from app.stores import sql as identity
 from app.web import params
 from app.web.request_limits import json_depth
 from tests.conftest import DEMO_DOMAIN, LiveServer

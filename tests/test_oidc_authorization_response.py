@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 from markupsafe import escape
 
-from app import audit, identity
+from app import audit
+from app.stores import sql as identity
 from app.web.messages import MESSAGES
 from tests.oidc_fixtures import rogue_site
 from tests.rogue_op import DROP

@@ -22,11 +22,12 @@ from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import JWSRegistry
 from markupsafe import escape
 
-from app import audit, identity
+from app import audit
 from app.oidc import id_token
 from app.oidc.errors import OIDCError
 from app.oidc.id_token import Expected
 from app.settings import load_settings
+from app.stores import sql as identity
 from app.web.messages import MESSAGES
 from app.yamlsource import ConfigError
 from tests.oidc_fixtures import rogue_site

@@ -6,9 +6,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from app import audit, identity
+from app import audit
 from app.oidc.client import OIDCClient
 from app.oidc.providers import IdentityProvider
+from app.stores import sql as identity
 from tests.jit_steps import at_provider, cancel_at_provider, provider_sign_in
 
 

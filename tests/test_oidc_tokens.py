@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import audit, identity
+from app import audit
+from app.stores import sql as identity
 from tests.oidc_fixtures import ROGUE_JIT_SCHEME as ROGUE_SCHEME
 from tests.rogue_op import SUBJECT
 

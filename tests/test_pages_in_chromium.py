@@ -27,9 +27,10 @@ import pytest
 import requests
 import yaml
 
-from app import create_app, identity
+from app import create_app
 from app.extensions import db
 from app.secretbox import MASTER_KEY_ENV, new_master_key
+from app.stores import sql as identity
 from examples.registration_page.app import create_app as create_registration_page
 from tests import pg
 from tests.browser import Browser

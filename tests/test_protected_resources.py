@@ -7,9 +7,10 @@ import html
 import pytest
 import requests
 
-from app import create_app, identity
+from app import create_app
 from app.extensions import db
 from app.policy import compile_pattern, parse_application_domains
+from app.stores import sql as identity
 from app.web.messages import message_for
 from app.yamlsource import Checker, load_yaml_text
 from tests.browser import Browser

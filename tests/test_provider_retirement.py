@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from app import audit, create_app, federation, identity
+from app import audit, create_app
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from app.yamlsource import ConfigError
 from tests.jit_people import PASSWORD, provisioned_without_password, signed_in
 from tests.jit_steps import provider_sign_in

@@ -116,8 +116,8 @@ def test_a_look_alike_or_no_domain_goes_to_the_local_password_never_to_a_provide
 
 def test_a_local_user_types_their_name_then_only_the_password(routing_site):
     with routing_site.app.app_context():
-        from app import identity
         from app.extensions import db
+        from app.stores import sql as identity
 
         identity.create_user("default", "frank", {}, "correct horse battery staple")
         db.session.commit()

@@ -44,7 +44,7 @@ def alice(server, add_user_to):
 
 @pytest.fixture
 def add_user_to():
-    from app import identity
+    from app.stores import sql as identity
 
     def add(application, user_name):
         with application.app_context():

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from app import federation, identity
 from app.engine import FlowContext, Plugin, Scenario, StepResult
 from app.engine.registry import PluginRegistry
 from app.engine.scheme import parse_scheme
 from app.extensions import db
 from app.runtime import current
+from app.stores import federation
+from app.stores import sql as identity
 from app.trace import run_trace
 from plugins import ALL
 

@@ -12,10 +12,11 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app import federation, identity
 from app.engine import Scenario
 from app.extensions import db
 from app.runtime import current
+from app.stores import federation
+from app.stores import sql as identity
 from app.trace import run_trace
 
 ISSUER = "http://127.0.0.1:9"  # tests/conftest.py's unused devop provider: a dry run never calls it

@@ -79,7 +79,7 @@ def test_create_then_read_maps_attributes_onto_the_identity_store(scim, app):
     assert "password" not in body
     assert scim.get_(f"/Users/{body['id']}").json() == body
     with app.app_context():
-        from app import identity
+        from app.stores import sql as identity
 
         user = identity.find_by_user_name("default", "jane")
         assert user.attributes == {

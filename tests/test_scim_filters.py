@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, text
 
 from app.extensions import db
-from app.identity import User
 from app.scim import filter as filter_language
 from app.scim import query
+from app.stores.sql import User
 from tests import scim_client
 from tests.scim_client import USER, assert_scim_error
 

@@ -194,7 +194,7 @@ def test_a_bad_groups_requirement_names_the_file_and_line(make_settings, policy,
 
 
 def test_a_large_group_is_kept_whole_and_still_patched(scim, app):
-    from app.identity import User
+    from app.stores.sql import User
 
     with app.app_context():
         db.session.execute(db.insert(User), [{"store": "default", "user_name": f"member{i}"} for i in range(1500)])

@@ -11,9 +11,11 @@ from __future__ import annotations
 import pytest
 from ldap3 import MODIFY_REPLACE
 
-from app import create_app, federation, identity, stores
+from app import create_app, stores
 from app.extensions import db
 from app.scim.models import ScimGroupMember
+from app.stores import federation
+from app.stores import sql as identity
 from app.stores.base import PasswordAnswer
 from app.yamlsource import ConfigError
 from tests import scim_client

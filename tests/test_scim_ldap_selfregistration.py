@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import federation, stores
+from app import stores
+from app.stores import federation
 from tests.browser import Browser
 from tests.ldap_server import TEST_ATTRIBUTES, ldap_store_settings
 from tests.selfregistration_site import ISSUER, start_site

@@ -19,7 +19,7 @@ ENTRA_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.
 
 
 def stored(app, user_name: str):
-    from app import identity
+    from app.stores import sql as identity
 
     with app.app_context():
         user = identity.find_by_user_name("default", user_name)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import flask_migrate
 from sqlalchemy import delete, insert, inspect, select
 
-from app import audit, create_app, identity
+from app import audit, create_app
 from app.extensions import db
 from app.passwords import hash_password
+from app.stores import sql as identity
 from app.timeutil import utcnow
 
 PREVIOUS_HEAD = "e00715494cf6"

@@ -16,7 +16,7 @@ def alice(**extra) -> dict:
 
 
 def stored_attributes(app, user_name: str) -> dict:
-    from app import identity
+    from app.stores import sql as identity
 
     with app.app_context():
         return identity.find_by_user_name("default", user_name).attributes
@@ -62,8 +62,8 @@ def test_every_email_and_phone_number_keeps_its_type_and_primary_and_mail_follow
 
 def test_a_mail_changed_in_the_identity_store_is_what_scim_returns(scim, app):
     created = scim.post_("/Users", json=alice(emails=[{"value": "old@example.org", "type": "work"}])).json()
-    from app import identity
     from app.extensions import db
+    from app.stores import sql as identity
 
     with app.app_context():
         identity.find_by_user_name("default", "alice").set_attribute("mail", "new@example.org")

@@ -19,8 +19,10 @@ import pytest
 import requests
 from flask import Flask, jsonify, request
 
-from app import federation, identity, registrations
+from app import registrations
 from app.extensions import db
+from app.stores import federation
+from app.stores import sql as identity
 from app.timeutil import utcnow
 from tests.browser import Browser
 from tests.conftest import LiveServer

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app import federation, identity
+from app.stores import federation
+from app.stores import sql as identity
 from examples.registration_page.app import create_app as create_page
 from tests.browser import Browser
 from tests.conftest import LiveServer

@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from flask import has_request_context, request
 from sqlalchemy import event, text
 
-from app import identity, session_cache, sessions
+from app import session_cache, sessions
 from app.extensions import db
+from app.stores import sql as identity
 from tests.browser import Browser
 from tests.jit_steps import attributes_shown, provider_sign_in
 

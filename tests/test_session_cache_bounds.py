@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timedelta
 
-from app import identity, session_cache, sessions
+from app import session_cache, sessions
 from app.extensions import db
-from app.identity import UserView
 from app.session_cache import CheckedSession, Entries, entry_bytes
 from app.sessions import ValidSession
+from app.stores import sql as identity
+from app.stores.sql import UserView
 
 GEN = (0, 0)
 

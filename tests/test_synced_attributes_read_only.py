@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from app import identity
 from app.extensions import db
+from app.stores import sql as identity
 from tests.browser import parse_forms
 from tests.conftest import ROOT
 from tests.jit_people import ADMIN_POLICY, ADMIN_RESOURCE, PASSWORD, add_admin, console, provisioned_with_password

@@ -15,8 +15,9 @@ import pytest
 import requests
 from sqlalchemy import event, text
 
-from app import create_app, identity, provisioning, usernames
+from app import create_app, provisioning, usernames
 from app.extensions import db
+from app.stores import sql as identity
 from tests.jit_steps import provider_sign_in
 
 TOKEN = "scim-token-normalisation-0123456789"

@@ -28,12 +28,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.extensions import db
-from app.identity import User
 from app.scim.filter import Compare, Logical, Node, Not, invalid_filter
 from app.scim.models import ScimUser
 from app.scim.query import _mapped, _text
 from app.stores import ldapfilter
 from app.stores.ldap import NOTHING
+from app.stores.sql import User
 from app.web.params import identifier
 
 EVERYTHING = "(objectClass=*)"

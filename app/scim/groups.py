@@ -15,12 +15,12 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 
 from app import audit
 from app.extensions import db
-from app.identity import User
 from app.scim.attributes import GROUP_ATTRIBUTES, GROUP_SCHEMA
 from app.scim.errors import ScimError, invalid_value
 from app.scim.models import NAME_MAX, ScimGroup, ScimGroupMember
 from app.scim.schema import timestamp
 from app.scim.validate import check_resource
+from app.stores.sql import User
 from app.timeutil import utcnow
 from app.web.params import identifier
 

@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 
 from app import usernames
-from app.identity import User, UserAttribute, UserStatus
 from app.scim.filter import Compare, Logical, Node, Not, invalid_filter
 from app.scim.models import ScimGroup, ScimGroupMember, ScimUser
+from app.stores.sql import User, UserAttribute, UserStatus
 from app.web.params import identifier
 
 TOP = "\U0010ffff"

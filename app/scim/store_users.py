@@ -32,17 +32,17 @@ from contextlib import contextmanager
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, lockout, registrations, sessions, stores
+from app import audit, lockout, registrations, sessions, stores
 from app.extensions import db
-from app.identity import User, UserStatus
 from app.scim import directory_query, synced
 from app.scim.errors import ScimError, invalid_value
 from app.scim.filter import Node
 from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
 from app.scim.users import _keep_document
-from app.stores import base
+from app.stores import base, federation
 from app.stores import sql as sqlstore
+from app.stores.sql import User, UserStatus
 from app.timeutil import utcnow
 from app.web.params import identifier
 

@@ -21,13 +21,15 @@ from contextlib import contextmanager
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, federation, identity, lockout, registrations, sessions
+from app import audit, lockout, registrations, sessions
 from app.extensions import db
-from app.identity import User, UserStatus
 from app.scim import synced
 from app.scim.errors import ScimError, invalid_value
 from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
+from app.stores import federation
+from app.stores import sql as identity
+from app.stores.sql import User, UserStatus
 from app.timeutil import utcnow
 from app.web.params import identifier
 

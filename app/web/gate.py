@@ -17,18 +17,7 @@ from flask import Blueprint, Response, current_app, g, make_response, redirect, 
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import MultiDict
 
-from app import (
-    audit,
-    federated_sessions,
-    federation,
-    flows,
-    identity,
-    metrics,
-    outage,
-    routing,
-    session_cache,
-    sessions,
-)
+from app import audit, federated_sessions, flows, metrics, outage, routing, session_cache, sessions
 from app.engine import external_post
 from app.engine.context import Submission
 from app.engine.outcome import StepResult
@@ -40,6 +29,8 @@ from app.oidc import logout as rp_logout
 from app.password_signin import RETRY_AFTER
 from app.runtime import current
 from app.scim import membership
+from app.stores import federation
+from app.stores import sql as identity
 from app.urlpath import path_of_request_target
 from app.web import headers
 from app.web.messages import page_message_for, public_reason, retry_after_for, status_for

@@ -15,12 +15,13 @@ import logging
 
 from flask import Blueprint, Response, g, redirect, request, send_file, url_for
 
-from app import audit, identity
+from app import audit
 from app.accounts import groups_of
 from app.extensions import db
 from app.graph import MERMAID_JS
 from app.i18n import say
 from app.runtime import current
+from app.stores import sql as identity
 from app.web.gate import error_page
 
 log = logging.getLogger("stepgate.admin")

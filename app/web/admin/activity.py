@@ -6,7 +6,7 @@ import re
 
 from flask import render_template, request, url_for
 
-from app import identity
+from app.stores import sql as identity
 from app.web import params
 from app.web.admin import bp, queries
 

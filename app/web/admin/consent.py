@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import abort, jsonify
 
-from app import identity
 from app.consent import receipts
+from app.stores import sql as identity
 from app.web.admin import bp
 
 

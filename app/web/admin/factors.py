@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, url_for
 
-from app import identity
 from app.extensions import db
 from app.i18n import say
 from app.mfa import attempts, factors
+from app.stores import sql as identity
 from app.web.admin import bp
 
 

@@ -13,11 +13,12 @@ from datetime import datetime
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app import audit, federated_sessions, identity, link_locks, synced_attributes
+from app import audit, federated_sessions, link_locks, synced_attributes
 from app.extensions import db
-from app.federation import FederatedLink
 from app.i18n import say
 from app.runtime import current
+from app.stores import sql as identity
+from app.stores.federation import FederatedLink
 from app.web.admin import bp
 from app.web.gate import error_page
 

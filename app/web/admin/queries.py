@@ -17,7 +17,7 @@ from app import audit
 from app.audit import AuditEvent
 from app.extensions import db
 from app.flows import Flow
-from app.identity import User, UserAttribute
+from app.stores.sql import User, UserAttribute
 from app.timeutil import utcnow
 
 PAGE = 50

@@ -9,14 +9,16 @@ import logging
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app import accounts, audit, federation, identity, lockout
+from app import accounts, audit, lockout
 from app.extensions import db
 from app.i18n import say
-from app.identity import UserStatus
 from app.mfa import attempts as mfa_attempts
 from app.mfa import factors as mfa_factors
 from app.runtime import current
+from app.stores import federation
+from app.stores import sql as identity
 from app.stores.base import StoreError
+from app.stores.sql import UserStatus
 from app.web import params
 from app.web.admin import bp, queries
 from app.web.gate import error_page
