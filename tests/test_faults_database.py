@@ -386,7 +386,9 @@ def test_a_connection_cut_during_jit_provisioning_leaves_no_half_written_user_an
         )
         follow.start()
         deadline = time.monotonic() + 10
-        while not site.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
+        while not site.sql(  # this test's database only: the server is shared with other tests and runs
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+        ):
             assert time.monotonic() < deadline, "the provisioning never reached the link's INSERT"
             time.sleep(0.05)
         site.proxy.cut()
