@@ -43,16 +43,26 @@ $(DEVOP): devop/package-lock.json
 	cd devop && npm ci --no-audit --no-fund
 
 # Two passes, one exit status: the suite in parallel (pytest-xdist, TEST_WORKERS processes: most tests
-# wait on sockets, not the CPU, so more workers than cores), then the tests marked `serial` alone
-# (they time seconds or share Redis; see tests/conftest.py). Then the 10 slowest of both.
+# wait on sockets, not the CPU, so more workers than cores), then the tests marked `serial` (they time
+# seconds or share Redis; see tests/conftest.py), SERIAL_WORKERS at a time, each lane of tests sharing
+# an outside resource on one worker (--dist loadgroup). Then the 10 slowest of both.
 TEST_WORKERS ?= 4
+SERIAL_WORKERS ?= 2
 TEST_REPORTS := .pytest_cache/make-test
-test: $(STAMP) $(MERMAID)
+# Everything the suite needs, the three installs at once: pip's and npm's wait on the network and
+# the disk more than on each other. (The development provider's packages used to be installed by the
+# first test that needed them, by every xdist worker at once, into the same folder.)
+TEST_DEPS := $(STAMP) $(DEVOP) $(MERMAID)
+.PHONY: test-deps
+test-deps:
+	@$(MAKE) --no-print-directory --question $(TEST_DEPS) || $(MAKE) --no-print-directory -j3 $(TEST_DEPS)
+
+test: test-deps
 	$(BIN)/ruff check app plugins tests examples bench
 	@rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
 	@status=0; \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial" --junitxml=$(TEST_REPORTS)/parallel.xml $(PYTEST_ARGS) || status=$$?; \
-	$(BIN)/pytest -p no:xdist -m serial --junitxml=$(TEST_REPORTS)/serial.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/pytest -n $(SERIAL_WORKERS) --dist loadgroup --no-loadscope-reorder -m serial --junitxml=$(TEST_REPORTS)/serial.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/python -m tests.slowest 10 $(TEST_REPORTS)/parallel.xml $(TEST_REPORTS)/serial.xml; \
 	exit $$status
 

@@ -5,12 +5,18 @@ SQLite database and a copy of the schemes it names), so every test starts
 from nothing and nothing leaks between tests.
 
 ``make test`` runs the suite in two passes (docs/testing.md): most tests in
-parallel under pytest-xdist (``-m "not serial"``), then the ``serial`` ones
-alone, because they assert seconds (timeouts, brownouts, lockout windows) or
-share one outside resource (Redis' revocation channel). Tests are marked
-``serial`` here, by module, by name or by fixture, so a new test in those
-files, or a new one using ``fault_proxy``, is kept out of the parallel pass
-without remembering to mark it.
+parallel under pytest-xdist (``-m "not serial"``), then the ``serial`` ones,
+because they assert seconds (timeouts, brownouts, lockout windows) or share
+one outside resource (Redis' revocation channel). Tests are marked ``serial``
+here, by module, by name or by fixture, so a new test in those files, or a new
+one using ``fault_proxy``, is kept out of the parallel pass without
+remembering to mark it.
+
+The serial pass is not one queue: its tests mostly wait on timers and sockets,
+so it runs them a few at a time (``--dist loadgroup``), out of reach of the
+parallel pass's hundreds of tests. What only one test at a time may use is a
+*lane* (``SERIAL_LANES``, an ``xdist_group``): the tests of one lane run one
+after the other on one worker, and lanes run beside each other.
 """
 
 from __future__ import annotations
@@ -74,16 +80,58 @@ SERIAL_TESTS = {
 SERIAL_FIXTURES = {"fault_proxy"}
 """A test that injects faults times what it sees: serial wherever it is written."""
 
+SERIAL_LANES = {
+    # One revocation channel for every process on the machine: a publish of one test drops the caches of
+    # another's listeners, and a listener's "the cache was dropped" would then prove nothing.
+    "redis": {
+        "test_faults_redis",
+        "test_revocation_listener",
+        "test_session_revocation::test_redis_carries_a_logout_to_another_machine_long_before_the_bound",
+        "test_health_checks::test_readiness_fails_while_the_configured_redis_refuses",
+    },
+}
+"""Serial tests that share one outside resource (module, or module::function): one at a time, in their lane.
 
+Every other serial test shares nothing but the machine and runs beside them. A test may also
+name its lane itself with ``@pytest.mark.xdist_group("redis")``; a test in a lane is serial."""
+
+
+def _lane(module: str, test: str) -> str | None:
+    return next((lane for lane, names in SERIAL_LANES.items() if module in names or test in names), None)
+
+
+def pytest_configure(config):
+    # xdist registers it too, but not when a file is run with ``-p no:xdist`` (and markers are strict)
+    config.addinivalue_line("markers", "xdist_group(name): the serial lane of a test (tests/conftest.py)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
+    in_lanes = []
     for item in items:
         module = item.path.stem
+        test = f"{module}::{getattr(item, 'originalname', item.name)}"
+        lane = _lane(module, test)
+        if lane is not None:
+            item.add_marker(pytest.mark.xdist_group(lane))
+        in_lane = item.get_closest_marker("xdist_group") is not None
+        if in_lane:
+            in_lanes.append(item)
         if (
-            module in SERIAL_MODULES
-            or f"{module}::{getattr(item, 'originalname', item.name)}" in SERIAL_TESTS
+            in_lane
+            or module in SERIAL_MODULES
+            or test in SERIAL_TESTS
             or SERIAL_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         ):
             item.add_marker(pytest.mark.serial)
+    # The serial pass hands out work in this order: a lane (one long unit of work) first, then the serial
+    # tests that start servers, so that no long test is left to start when the other workers are done.
+    laned = set(map(id, in_lanes))
+    items.sort(key=lambda item: (id(item) not in laned, not _slow_serial(item)))
+
+
+def _slow_serial(item) -> bool:
+    return item.get_closest_marker("serial") is not None and item.get_closest_marker("slow") is not None
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -29,7 +29,7 @@ from tests import pg
 from tests.browser import Browser, parse_forms
 from tests.jit_steps import at_provider
 from tests.oidc_fixtures import CALLBACK, DEMO_POLICIES, DEMO_RESOURCES
-from tests.servers import Gunicorn, flask_cli, free_port
+from tests.servers import Gunicorn, flask_cli, flask_cli_here, free_port
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
@@ -92,8 +92,10 @@ def site_factory(make_settings, direct_url, fault_proxy, tmp_path):
         )
         upgraded = flask_cli(settings, "db", "upgrade")  # the schema from the migrations, as in production
         assert upgraded.returncode == 0, upgraded.stderr
-        added = flask_cli(settings, "users", "add", "alice", "--password", PASSWORD, "--attr", "mail=a@example.org")
-        assert added.returncode == 0, added.stderr
+        added = flask_cli_here(
+            settings, "users", "add", "alice", "--password", PASSWORD, "--attr", "mail=a@example.org"
+        )
+        assert added.exit_code == 0, added.output
         doc = yaml.safe_load(settings.read_text())
         doc["database_url"] = make_url(direct_url).set(port=proxy.port).render_as_string(hide_password=False)
         settings.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -386,7 +388,9 @@ def test_a_connection_cut_during_jit_provisioning_leaves_no_half_written_user_an
         )
         follow.start()
         deadline = time.monotonic() + 10
-        while not site.sql("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"):
+        while not site.sql(  # this test's database only: the server is shared with other tests and runs
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()"
+        ):
             assert time.monotonic() < deadline, "the provisioning never reached the link's INSERT"
             time.sleep(0.05)
         site.proxy.cut()

@@ -21,7 +21,7 @@ from tests import pg
 from tests.browser import Browser
 from tests.jit_steps import at_provider
 from tests.oidc_fixtures import CALLBACK, DEMO_POLICIES, DEMO_RESOURCES
-from tests.servers import Gunicorn, flask_cli, free_port
+from tests.servers import Gunicorn, flask_cli, flask_cli_here, free_port
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct horse battery staple"
@@ -55,8 +55,8 @@ def nodes(make_settings, node_extra, node_ports, tmp_path):
     node_a = make_settings(extra=node_extra)
     upgraded = flask_cli(node_a, "db", "upgrade")  # the schema comes from the migrations, as in production
     assert upgraded.returncode == 0, upgraded.stderr
-    added = flask_cli(node_a, "users", "add", "alice", "--password", PASSWORD, "--attr", "mail=alice@example.org")
-    assert added.returncode == 0, added.stderr
+    added = flask_cli_here(node_a, "users", "add", "alice", "--password", PASSWORD, "--attr", "mail=alice@example.org")
+    assert added.exit_code == 0, added.output
     node_b = node_a.with_name("node-b.yaml")
     node_b.write_text(node_a.read_text().replace(str(tmp_path / "a.gen"), str(tmp_path / "b.gen")))
     with Gunicorn(node_a, port=node_ports[0]) as first, Gunicorn(node_b, port=node_ports[1]) as second:
