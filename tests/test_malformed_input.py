@@ -140,42 +140,43 @@ def _methods(rule, csrf: bool = True) -> list[str]:
     return sorted(m for m in rule.methods if m not in skipped)
 
 
+# One test per caller and CSRF setting (each is a few thousand requests): the parallel pass spreads them.
+@pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("csrf", [True, False], ids=["csrf-on", "csrf-off"])
-def test_every_route_answers_malformed_queries_and_paths_without_a_500(site, csrf):
+def test_every_route_answers_malformed_queries_and_paths_without_a_500(site, csrf, caller):
     """Queries as nobody and as everybody at once; path values as each caller. CSRF-off: only what it guards."""
     site.config["WTF_CSRF_ENABLED"] = csrf
     failures: list[str] = []
     with site.app_context():
-        for caller in CALLERS:
-            client, headers = _client(site, caller)
-            for rule in _routes(site):
-                for method in _methods(rule, csrf):
-                    paths = _paths(rule, site.config["test.other_id"])
-                    for path in paths:
-                        queries = _queries() if path == paths[0] and caller in ("nobody", "admin+scim") else [""]
-                        for query in queries:
-                            _call(client, method, f"{path}?{query}", failures, headers=headers)
+        client, headers = _client(site, caller)
+        for rule in _routes(site):
+            for method in _methods(rule, csrf):
+                paths = _paths(rule, site.config["test.other_id"])
+                for path in paths:
+                    queries = _queries() if path == paths[0] and caller in ("nobody", "admin+scim") else [""]
+                    for query in queries:
+                        _call(client, method, f"{path}?{query}", failures, headers=headers)
     assert not failures, "\n".join(failures[:40])
 
 
+@pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("csrf", [True, False], ids=["csrf-on", "csrf-off"])
-def test_every_route_answers_malformed_bodies_headers_and_cookies_without_a_500(site, csrf):
+def test_every_route_answers_malformed_bodies_headers_and_cookies_without_a_500(site, csrf, caller):
     site.config["WTF_CSRF_ENABLED"] = csrf
     failures: list[str] = []
     with site.app_context():
-        for caller in CALLERS:
-            client, headers = _client(site, caller)
-            for rule in _routes(site):
-                path = _paths(rule, site.config["test.other_id"])[-1]  # a real user id where the route takes one
-                for method in _methods(rule, csrf):
-                    for content_type, body in BODIES:
-                        _call(client, method, path, failures, headers=headers, data=body, content_type=content_type)
-                    for name, value in COOKIES:
-                        client.set_cookie(name, value, domain="localhost")
-                        _call(client, method, path, failures, headers={**headers, "Accept": "*/*;q=x"})
-                        client.delete_cookie(name, domain="localhost")
-                    if "admin" in caller:
-                        client.set_cookie("stepgate_session", site.config["test.admin_cookie"], domain="localhost")
+        client, headers = _client(site, caller)
+        for rule in _routes(site):
+            path = _paths(rule, site.config["test.other_id"])[-1]  # a real user id where the route takes one
+            for method in _methods(rule, csrf):
+                for content_type, body in BODIES:
+                    _call(client, method, path, failures, headers=headers, data=body, content_type=content_type)
+                for name, value in COOKIES:
+                    client.set_cookie(name, value, domain="localhost")
+                    _call(client, method, path, failures, headers={**headers, "Accept": "*/*;q=x"})
+                    client.delete_cookie(name, domain="localhost")
+                if "admin" in caller:
+                    client.set_cookie("stepgate_session", site.config["test.admin_cookie"], domain="localhost")
     assert not failures, "\n".join(failures[:40])
 
 
