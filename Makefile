@@ -11,10 +11,14 @@ DEVOP := devop/node_modules/.package-lock.json
 
 # Installs exactly the versions (and hashes) pinned in requirements.lock, then stepgate itself on top:
 # a new release of a dependency changes nothing until `make lock` is run and its result committed.
+# The locked wheels are downloaded into $(WHEELHOUSE) first and installed from there, so the wheel test
+# (tests/test_wheel_install.py) can install stepgate's wheel into an empty venv with no network.
+WHEELHOUSE := $(VENV)/wheelhouse
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip download --quiet --require-hashes --no-deps --dest $(WHEELHOUSE) -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes --no-index --find-links $(WHEELHOUSE) -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

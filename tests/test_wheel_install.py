@@ -28,6 +28,8 @@ NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv*", "node_modules", "instance", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests"
 )
 PASSWORD = "correct horse battery staple"
+WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
+"""Filled by the Makefile from requirements.lock (`make test` installs from it)."""
 
 
 def run(*argv, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -47,6 +49,7 @@ def wheel(tmp_path_factory) -> Path:
         "wheel",
         "--quiet",
         "--no-deps",
+        "--no-build-isolation",  # setuptools from the test venv (the test extra): nothing is fetched
         "-w",
         str(work / "dist"),
         str(work / "src"),
@@ -61,7 +64,10 @@ def installed(wheel, tmp_path_factory) -> Path:
     """A fresh venv holding the wheel and what its metadata declares, nothing else: its bin folder."""
     venv = tmp_path_factory.mktemp("venv") / "venv"
     run(sys.executable, "-m", "venv", str(venv), cwd=venv.parent)
-    run(str(venv / "bin" / "pip"), "install", "--quiet", str(wheel), cwd=venv.parent)
+    # only from the wheels `make` downloaded for requirements.lock: no index, no network, the locked versions
+    assert WHEELHOUSE.is_dir(), f"{WHEELHOUSE} is missing: `make .venv/.installed` downloads it"
+    offline = ("--no-index", "--find-links", str(WHEELHOUSE))
+    run(str(venv / "bin" / "pip"), "install", "--quiet", *offline, str(wheel), cwd=venv.parent)
     return venv / "bin"
 
 
