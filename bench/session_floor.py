@@ -42,6 +42,7 @@ from jinja2 import FileSystemLoader
 from sqlalchemy import MetaData, Table, bindparam, create_engine, select
 
 from app import database
+from app.i18n import web as i18n_web
 from app.session_read import RowRead
 from app.timeutil import utcnow
 
@@ -147,6 +148,7 @@ gate = Blueprint("gate", __name__)  # the demo page links to gate.logout, as ste
 gate.add_url_rule("/logout", "logout", lambda: redirect("/"))
 app.register_blueprint(gate)
 app.jinja_env.globals["csrf_token"] = lambda: ""  # the demo page's sign-out form asks for one
+i18n_web.init_app(app)  # the page's texts come from the catalogue, in the browser's language, as stepgate's do
 app.wsgi_app = ForwardAuth(app.wsgi_app)
 
 

@@ -10,6 +10,8 @@ worker) the locale is English.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Flask, Response, g, has_request_context, request
 from markupsafe import Markup, escape
 
@@ -42,10 +44,16 @@ def say(key: str, /, **params) -> str:
 
 def say_html(key: str, /, **params) -> Markup:
     """For templates: the text escaped, then each placeholder filled escaped unless it is already Markup."""
-    template = escape(catalogue().raw(key, current_locale()))
+    template = _escaped(key, current_locale())
     if not params:
         return template
     return Markup(fill(str(template), {name: escape(value) for name, value in params.items()}))  # noqa: S704 - all escaped
+
+
+@lru_cache(maxsize=4096)
+def _escaped(key: str, locale: str) -> Markup:
+    """A text escaped once per process: the catalogue never changes once loaded (bounded, were a key computed)."""
+    return escape(catalogue().raw(key, locale))
 
 
 def init_app(app: Flask) -> None:
