@@ -64,6 +64,7 @@ from sqlalchemy import (
 )
 
 from app import database
+from app.i18n import web as i18n_web
 from app.timeutil import utcnow
 
 PAGE = "/demo/jit-nopassword/welcome"
@@ -196,6 +197,7 @@ logout = Blueprint("gate", __name__)  # the demo page links to gate.logout, as s
 logout.add_url_rule("/logout", "logout", lambda: redirect("/"))
 app.register_blueprint(logout)
 app.jinja_env.globals["csrf_token"] = lambda: ""  # the demo page's sign-out form asks for one
+i18n_web.init_app(app)  # the page's texts come from the catalogue, as stepgate's do
 
 
 def _digest(token: str) -> str:
