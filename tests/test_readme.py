@@ -179,30 +179,32 @@ def test_every_command_example_names_a_real_command_and_real_options(app):
     examples = command_examples()
     assert len(examples) > 30
     info = ScriptInfo(create_app=lambda: app)
-    ctx = click.Context(stepgate, obj=info)
-    runner = CliRunner()
-    helps: dict[tuple[str, ...], str] = {}
-    wrong = []
-    for page, words in examples:
-        command = stepgate.get_command(ctx, words[0])
-        if command is None:
-            wrong.append(f"{page}: no command {words[0]}")
-            continue
-        path = (words[0],)
-        if isinstance(command, click.Group) and not (len(words) > 1 and words[1].startswith("-")):
-            if len(words) < 2 or command.get_command(ctx, words[1]) is None:
-                wrong.append(f"{page}: no command {' '.join(words[:2])}")
+    # FlaskGroup.get_command pushes the app context onto this click context: closing it pops it again,
+    # else the context outlives the test and the next CLI test in this process runs against this app
+    with click.Context(stepgate, obj=info) as ctx:
+        runner = CliRunner()
+        helps: dict[tuple[str, ...], str] = {}
+        wrong = []
+        for page, words in examples:
+            command = stepgate.get_command(ctx, words[0])
+            if command is None:
+                wrong.append(f"{page}: no command {words[0]}")
                 continue
-            path = (words[0], words[1])
-        if words[0] == "serve":
-            continue  # serve hands every argument to gunicorn, and has no --help of its own
-        if path not in helps:
-            result = runner.invoke(stepgate, [*path, "--help"], obj=info)
-            assert result.exit_code == 0, result.output
-            helps[path] = result.output
-        options = {o for w in words[len(path) :] for o in re.split(r"\\?\|", w) if o.startswith("-")}
-        wrong += [f"{page}: {' '.join(path)} has no option {o}" for o in options if o not in helps[path]]
-    assert wrong == []
+            path = (words[0],)
+            if isinstance(command, click.Group) and not (len(words) > 1 and words[1].startswith("-")):
+                if len(words) < 2 or command.get_command(ctx, words[1]) is None:
+                    wrong.append(f"{page}: no command {' '.join(words[:2])}")
+                    continue
+                path = (words[0], words[1])
+            if words[0] == "serve":
+                continue  # serve hands every argument to gunicorn, and has no --help of its own
+            if path not in helps:
+                result = runner.invoke(stepgate, [*path, "--help"], obj=info)
+                assert result.exit_code == 0, result.output
+                helps[path] = result.output
+            options = {o for w in words[len(path) :] for o in re.split(r"\\?\|", w) if o.startswith("-")}
+            wrong += [f"{page}: {' '.join(path)} has no option {o}" for o in options if o not in helps[path]]
+        assert wrong == []
 
 
 def test_the_nginx_of_docs_forward_auth_is_the_one_the_nginx_test_runs():

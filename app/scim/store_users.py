@@ -39,7 +39,7 @@ from app.scim.errors import ScimError, invalid_value
 from app.scim.filter import Node
 from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
-from app.scim.users import _keep_document
+from app.scim.users import _keep_document, audit_created
 from app.stores import base, federation
 from app.stores import sql as sqlstore
 from app.stores.sql import User, UserStatus
@@ -106,18 +106,7 @@ def create(store_name: str, data: UserInput) -> User:
         _keep_document(user, data)
         if record is not None and not registrations.claim_for_account(record, user.id):
             raise invalid_value("registrationId refused: it was used meanwhile")
-        audit.record(
-            "user.created",
-            user_id=user.id,
-            detail={
-                "user_name": user.user_name,
-                "store": store_name,
-                "by": "scim",
-                "registration": record is not None,
-                "source": provenance.source,
-                "verified": provenance.verified,
-            },
-        )
+        audit_created(user, store_name, record is not None, provenance)
         db.session.flush()
     except BaseException:  # a refusal or a failure after the entry was added: the entry goes too
         db.session.rollback()

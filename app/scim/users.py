@@ -68,6 +68,13 @@ def _keep_document(user: User, data: UserInput) -> None:
     state.document = json.dumps(data.document or {})
 
 
+def audit_created(user: User, store: str, registration: bool, provenance) -> None:
+    """``user.created`` by SCIM, whichever kind of store holds the user."""
+    detail = {"user_name": user.user_name, "store": store, "by": "scim", "registration": registration}
+    detail.update(source=provenance.source, verified=provenance.verified)
+    audit.record("user.created", user_id=user.id, detail=detail)
+
+
 def get(store: str, user_id: str) -> User:
     key = identifier(user_id)  # ASCII digits within a 64-bit id, else no such user
     user = db.session.get(User, key) if key is not None else None
@@ -96,18 +103,7 @@ def create(store: str, data: UserInput) -> User:
         if not registrations.claim_for_account(record, user.id):
             db.session.rollback()
             raise invalid_value("registrationId refused: it was used meanwhile")
-    audit.record(
-        "user.created",
-        user_id=user.id,
-        detail={
-            "user_name": user.user_name,
-            "store": store,
-            "by": "scim",
-            "registration": record is not None,
-            "source": provenance.source,
-            "verified": provenance.verified,
-        },
-    )
+    audit_created(user, store, record is not None, provenance)
     return user
 
 
