@@ -264,15 +264,7 @@ def _python_load(
 
 def cpu_seconds_of_workers(master_pid: int) -> float:
     """User + system CPU time used so far by the gunicorn workers (children of the master)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_seconds_by_worker(master_pid).values())
 
 
 def cpu_seconds_by_worker(master_pid: int) -> dict[int, float]:

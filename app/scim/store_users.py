@@ -39,12 +39,12 @@ from app.scim.errors import ScimError, invalid_value
 from app.scim.filter import Node
 from app.scim.models import ScimGroupMember, ScimUser
 from app.scim.schema import UserInput
-from app.scim.users import _keep_document, audit_created
+from app.scim.users import _keep_document, audit_created, new_account, pending_registration
+from app.scim.users import get as sql_get
 from app.stores import base, federation
 from app.stores import sql as sqlstore
 from app.stores.sql import User, UserStatus
 from app.timeutil import utcnow
-from app.web.params import identifier
 
 log = logging.getLogger("stepgate.scim")
 TAKEN = "userName '{}' is already taken in the directory"
@@ -63,10 +63,7 @@ def search(store_name: str, node: Node | None, mapping: dict[str, str], start: i
 
 def get(store_name: str, user_id: str) -> User:
     """The user's row, refreshed from their entry; 404 when either is gone."""
-    key = identifier(user_id)
-    user = db.session.get(User, key) if key is not None else None
-    if user is None or user.store != store_name:
-        raise ScimError(404, f"no user with id '{user_id}'")
+    user = sql_get(store_name, user_id)
     if _view(user) is None:
         raise ScimError(404, f"no user with id '{user_id}' (the directory holds no entry for it)")
     return user
@@ -80,17 +77,10 @@ def _view(user: User) -> base.UserView | None:
 
 def create(store_name: str, data: UserInput) -> User:
     """Add an entry (and, for a registration, link it to that registration's IdP identity)."""
-    record = None
-    if data.registration_id is not None:
-        record = registrations.find_pending(data.registration_id)
-        if record is None:
-            reason = registrations.why_unusable(registrations.find_record(data.registration_id))
-            raise invalid_value(f"registrationId refused: {reason}")
+    record = pending_registration(data)
     store = stores.get(store_name)
     _require_free(store, data.user_name)
-    attributes = {k: v for k, v in data.attributes.items() if v is not None}
-    status = UserStatus.ACTIVE if data.active in (None, True) else UserStatus.DISABLED
-    provenance = base.SCIM if record is None else base.SELF_REGISTRATION
+    attributes, status, provenance = new_account(data, record)
     link = None if record is None else base.Link(record.issuer, record.subject, record.provider)
     try:
         with answers(TAKEN.format(data.user_name)), db.session.begin_nested():

@@ -83,17 +83,28 @@ def get(store: str, user_id: str) -> User:
     return user
 
 
-def create(store: str, data: UserInput) -> User:
-    """Create a user; with a registration id, link it to that registration's IdP identity too."""
-    record = None
-    if data.registration_id is not None:
-        record = registrations.find_pending(data.registration_id)
-        if record is None:
-            reason = registrations.why_unusable(registrations.find_record(data.registration_id))
-            raise invalid_value(f"registrationId refused: {reason}")
+def pending_registration(data: UserInput):
+    """The self-registration a create names (``registrationId``), or None; 400 when it can't be used."""
+    if data.registration_id is None:
+        return None
+    record = registrations.find_pending(data.registration_id)
+    if record is None:
+        reason = registrations.why_unusable(registrations.find_record(data.registration_id))
+        raise invalid_value(f"registrationId refused: {reason}")
+    return record
+
+
+def new_account(data: UserInput, record) -> tuple[dict[str, str], UserStatus, identity.Provenance]:
+    """What a SCIM create stores, whatever the store: the given attributes, the status and their provenance."""
     attributes = {k: v for k, v in data.attributes.items() if v is not None}
     status = UserStatus.ACTIVE if data.active in (None, True) else UserStatus.DISABLED
-    provenance = identity.SCIM if record is None else identity.SELF_REGISTRATION
+    return attributes, status, identity.SCIM if record is None else identity.SELF_REGISTRATION
+
+
+def create(store: str, data: UserInput) -> User:
+    """Create a user; with a registration id, link it to that registration's IdP identity too."""
+    record = pending_registration(data)
+    attributes, status, provenance = new_account(data, record)
     user = identity.create_user(store, data.user_name, attributes, data.password, status, provenance)
     _flush(f"userName '{data.user_name}' is already taken (user names are compared ignoring case and width)")
     _keep_document(user, data)
