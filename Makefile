@@ -51,7 +51,7 @@ $(DEVOP): devop/package-lock.json
 # seconds or share Redis; see tests/conftest.py), SERIAL_WORKERS at a time, each lane of tests sharing
 # an outside resource on one worker (--dist loadgroup). Then the 10 slowest of both.
 TEST_WORKERS ?= 4
-SERIAL_WORKERS ?= 2
+SERIAL_WORKERS ?= 1
 TEST_REPORTS := .pytest_cache/make-test
 # Everything the suite needs, the three installs at once: pip's and npm's wait on the network and
 # the disk more than on each other. (The development provider's packages used to be installed by the
