@@ -64,6 +64,7 @@ class Gunicorn:
         port: int | None = None,
     ):
         self.port = port or free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = settings.parent / f"gunicorn-{self.port}.log"
         self.env = {
@@ -82,10 +83,24 @@ class Gunicorn:
             self.process = subprocess.Popen(self.args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(self.url + "/", self.process)
+            self.wait_until_workers_ready()
         except RuntimeError:
             self.__exit__()
             raise RuntimeError(self.log.read_text()[-3000:]) from None
         return self
+
+    def wait_until_workers_ready(self, timeout: float = 60) -> None:
+        """Until every worker has loaded the application (config/gunicorn.conf.py logs it).
+
+        Answering at the URL proves only that one worker is up; a test that needs
+        requests to reach each worker (caches, reloads) would otherwise race the
+        others' start-up, which takes seconds on a busy machine.
+        """
+        deadline = time.monotonic() + timeout
+        while self.log.read_text().count("Worker ready (pid:") < self.workers:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.workers} workers not ready within {timeout}s")
+            time.sleep(0.05)
 
     def __exit__(self, *exc) -> None:
         if self.process is not None and self.process.poll() is None:
