@@ -314,16 +314,9 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's chromium: installed with apt-get when missing and running as root, else the test skips."""
-    import os
-    import subprocess
+    from tests.debian import require
 
-    if not Path(CHROMIUM).exists():
-        if os.geteuid() != 0 or not shutil.which("apt-get"):
-            pytest.skip(f"{CHROMIUM} is missing and apt-get can't run here (not root); apt-get install chromium")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        done = subprocess.run(["apt-get", "install", "-y", "chromium"], env=env, capture_output=True, text=True)
-        if done.returncode != 0 or not Path(CHROMIUM).exists():
-            pytest.skip(f"apt-get install chromium failed: {done.stderr[-400:]}")
+    require(["chromium"], Path(CHROMIUM).exists)
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

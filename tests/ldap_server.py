@@ -11,7 +11,6 @@ its own ``ou=`` under the suffix, so tests share the server and nothing else.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.debian import require
 from tests.servers import free_port  # outside the ephemeral range: slapd binds it a moment later
 
 with warnings.catch_warnings():  # ldap3 2.9.1 imports names pyasn1 0.6 deprecates
@@ -116,18 +116,7 @@ class Slapd:
 
 def require_slapd() -> None:
     """slapd and ldap-utils present, installed with apt-get when root; else the test skips, saying how."""
-    if Path(SLAPD).exists() and shutil.which("ldapadd"):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip(f"{SLAPD} is missing and apt-get can't run here (not root): apt-get install slapd ldap-utils")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "slapd", "ldap-utils"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:  # a fresh machine's package lists may be missing or stale
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, check=False)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not Path(SLAPD).exists():
-        pytest.skip(f"apt-get install slapd ldap-utils failed: {done.stderr[-400:]}")
+    require(["slapd", "ldap-utils"], lambda: Path(SLAPD).exists() and shutil.which("ldapadd") is not None)
 
 
 def start_slapd(folder: Path, extra_ldif: Path | None = None, tls: dict[str, Path] | None = None) -> Slapd:

@@ -27,6 +27,7 @@ from app import create_app
 from app.extensions import db
 from tests.browser import Browser
 from tests.conftest import LiveServer
+from tests.debian import require
 from tests.path_attacks import (
     CASES,
     REFUSED,
@@ -98,16 +99,8 @@ def find_or_install_nginx() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("nginx is not installed and this user cannot install it (apt-get install nginx-light as root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "RUNLEVEL": "1"}  # install, don't start a service
-    install = ["apt-get", "install", "-y", "-q", "nginx-light"]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600, check=False)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0 or not Path("/usr/sbin/nginx").exists():
-        pytest.skip(f"could not install nginx-light: {done.stderr[-500:]}")
+    # RUNLEVEL=1: install the package, don't start its service
+    require(["nginx-light"], Path("/usr/sbin/nginx").exists, env={"RUNLEVEL": "1"})
     return "/usr/sbin/nginx"
 
 
