@@ -86,8 +86,12 @@ class Gunicorn:
             self.wait_until_workers_ready()
         except RuntimeError:
             self.__exit__()
-            raise RuntimeError(self.log.read_text()[-3000:]) from None
+            raise RuntimeError(self.log_tail()) from None
         return self
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the server's log, for a failure message."""
+        return self.log.read_text(errors="replace")[-chars:]
 
     def wait_until_workers_ready(self, timeout: float = 60) -> None:
         """Until every worker has loaded the application (config/gunicorn.conf.py logs it).

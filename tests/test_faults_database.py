@@ -271,8 +271,7 @@ def test_a_refusing_database_is_answered_503_with_retry_after_in_each_clients_fo
     asked: list[str] = []
     while len({site.workers_by_probe().get(n) for n in asked} - {None}) < 2:  # until both workers have cached it
         assert len(asked) < 40, (
-            f"forward-auth requests reached only {set(site.workers_by_probe().values())}:\n"
-            + (site.server.log.read_text()[-3000:])
+            f"forward-auth requests reached only {set(site.workers_by_probe().values())}:\n" + site.server.log_tail()
         )
         asked.append(probe())
         assert ask(site, cookie, asked[-1]).status_code == 200  # checked, and cached for session_cache.seconds

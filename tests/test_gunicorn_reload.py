@@ -51,10 +51,6 @@ def wait_for_log(server: Gunicorn, text: str, count: int = 1, timeout: float = 3
     return log
 
 
-def log_tail(server: Gunicorn) -> str:
-    return "the server's log ends:\n" + server.log.read_text()[-3000:]
-
-
 def workers(server: Gunicorn) -> set[int]:
     """The pids of the workers the master has started so far and not yet reaped."""
     booted = {int(line.rsplit(" ", 1)[1]) for line in server.log.read_text().splitlines() if "Booting worker" in line}
@@ -105,7 +101,7 @@ def test_a_broken_scheme_on_sighup_is_refused_with_file_and_line_and_a_fixed_one
         ) in log
         assert "Worker failed to boot" not in log
         assert server.process.poll() is None
-        assert workers(server) == first_workers, log_tail(server)  # not replaced
+        assert workers(server) == first_workers, server.log_tail()  # not replaced
         assert "One-time code" not in signs_in_alice(server)  # the previous scheme still signs people in
 
         scheme_file.write_text(with_otp_prompt(good))
