@@ -97,6 +97,7 @@ class _Builder:
         self.file = file
         self.env = env
         self.problems: list[Problem] = []
+        self.scalars = _ScalarConstructor()  # one per document: a constructor keeps state while it builds
 
     def build(self, node: yaml.Node) -> Any:
         line = node.start_mark.line + 1
@@ -121,7 +122,7 @@ class _Builder:
             seq.file, seq.line = self.file, line
             seq.item_lines = [item.start_mark.line + 1 for item in node.value]
             return seq
-        value = _construct_scalar(node)
+        value = self.scalars.scalar(node)
         if isinstance(value, str) and "${" in value:
             value = substitute_env(
                 value,
@@ -133,12 +134,17 @@ class _Builder:
         return value
 
 
-def _construct_scalar(node: yaml.ScalarNode) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+class _ScalarConstructor(yaml.constructor.SafeConstructor):
+    """PyYAML's safe scalar rules (int, float, bool, null, timestamp, binary) without a loader per value.
+
+    A ``SafeLoader`` also builds a reader, scanner, parser and resolver, which a composed node no longer
+    needs: one per scalar was half of loading the shipped schemes, which every app start does.
+    """
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        value = self.construct_object(node, deep=True)
+        self.constructed_objects.clear()  # it keeps every node it built; a node is built once here
+        return value
 
 
 def load_yaml(path: str | Path, env: Mapping[str, str] | None = None) -> Any:
