@@ -104,6 +104,21 @@ def start_data(data: dict[str, Any], policy: Any, session: Any, args: Mapping[st
         data[HINT_KEY] = hint
 
 
+def began_from_a_live_session(data: Mapping[str, Any], session: Any) -> bool:
+    """Whether a flow that began from a session may still finish: that person's session must be valid now.
+
+    A step-up flow takes credit from the session it began from: the person it identifies, its level and its
+    methods. If that session was revoked meanwhile (a logout in another tab, a lock, a SCIM deactivation, a
+    provider retired), finishing would mint a new session out of a revoked one, so the flow fails instead.
+    ``session`` is this request's own check of the browser's cookie, as fresh as any other request's.
+    A flow that began without a session is not concerned.
+    """
+    began = data.get("session")
+    if not began:
+        return True
+    return session is not None and session.user_id == began.get("user_id")
+
+
 def level_after(data: Mapping[str, Any], user_id: int, level: int) -> int:
     """The new session's level: a step-up by the same person keeps a higher level their session already had."""
     session = data.get("session") or {}

@@ -8,6 +8,11 @@ the session lacks ``pwd``, the way a second-factor step slots in for ``mfa``.
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import select
+
+from app.audit import AuditEvent
+from app.extensions import db
 from tests.jit_steps import provider_sign_in
 
 PASSWORD = "Step-up password 42"
@@ -69,6 +74,47 @@ def test_a_federated_session_steps_up_with_only_its_password(make_jit_site):
         page = browser.submit({"USERNAME": "someone-else", "PASSWORD": PASSWORD})
         assert page.status_code == 200 and page.url.endswith("/demo/stepup/")
         assert set(methods(browser, site, "/demo/stepup/")) == {"fed", "pwd"}
+
+
+def _sign_out_in_another_tab(browser, site) -> None:
+    browser.sign_out()  # the same browser: its session cookie goes, the step-up form's flow cookie stays
+
+
+def _sign_out_from_another_browser_holding_the_cookie(browser, site) -> None:
+    with site.browser() as other:  # the server ends the session; this browser still sends its cookie
+        other.session.cookies.set("stepgate_session", browser.cookie("stepgate_session"), domain="127.0.0.1", path="/")
+        assert other.sign_out().status_code == 200
+
+
+@pytest.mark.parametrize("end_session", [_sign_out_in_another_tab, _sign_out_from_another_browser_holding_the_cookie])
+def test_a_step_up_whose_session_ended_meanwhile_fails_closed_and_opens_no_session(make_jit_site, end_session):
+    """The flow took its person and methods from the session; once that session is ended, finishing the flow
+    would mint a live session out of a revoked one, so the right password is refused instead."""
+    site = step_up_site(make_jit_site)
+    with site.browser() as browser:
+        provider_sign_in(browser, "/demo/jit/", "stella")
+        browser.submit({"PASSWORD": PASSWORD, "CONFIRM_PASSWORD": PASSWORD})
+        prompt = browser.get("/demo/stepup/")
+        assert 'value="stella"' in prompt.text and 'name="PASSWORD"' in prompt.text
+        ended = browser.cookie("stepgate_session")
+
+        end_session(browser, site)
+        page = browser.submit({"USERNAME": "stella", "PASSWORD": PASSWORD}, response=prompt)
+
+        assert page.status_code == 401 and "The session this sign-in began from has ended" in page.text
+        assert browser.cookie("stepgate_session") in (None, ended)  # no new session was handed out
+        probe = browser.session.get(
+            f"{site.url}/forward-auth",
+            headers={"X-Original-URL": f"{site.url}/demo/jit/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert probe.status_code != 200  # nothing this browser holds is a session any more
+    with site.app.app_context():
+        refusal = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "signin.failure", AuditEvent.reason == "session.ended")
+        ).all()
+        assert len(refusal) == 1 and refusal[0].scheme == "StepUpScheme"
 
 
 def test_without_a_session_the_step_up_scheme_refuses(make_jit_site):

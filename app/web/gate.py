@@ -214,7 +214,10 @@ def run(flow: flows.FlowRecord, submission: Submission | None) -> Response:
         _set_cookie(response, FLOW_COOKIE, state.id, current().settings.flow_lifetime_seconds)
         return response
     if isinstance(result, Succeeded):
-        return _signed_in(flow, scheme, result)
+        if routing.began_from_a_live_session(state.data, g.get("session")):
+            return _signed_in(flow, scheme, result)
+        log.warning("flow %s of %s refused at its end: the session it began from has ended", state.id, scheme.name)
+        result = Failed("session.ended", None)
     rp_logout.take_hint(state.data)  # a failed flow's row keeps no ID token either
     return _failed(flow, scheme, result)
 
