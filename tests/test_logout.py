@@ -11,6 +11,7 @@ session here is revoked; the provider then returns it to the configured
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import select
 
 from app import audit
 from app.extensions import db
+from app.oidc.logout import unseal
 from app.sessions import SignInSession
 from tests.browser import Browser
 from tests.jit_steps import provider_sign_in
@@ -122,7 +124,8 @@ def test_signing_out_continues_at_the_provider_and_returns_to_the_configured_pag
         provider_sign_in(browser, "/demo/jit-nopassword/", "olivia")
         cookie = browser.cookie("stepgate_session")
         [row] = session_rows(site)
-        assert row.logout_provider == "devop" and row.logout_id_token.count(".") == 2  # the ID token, kept
+        assert row.logout_provider == "devop" and row.logout_id_token.startswith("sealed1.")  # kept, sealed
+        assert "eyJ" not in row.logout_id_token  # no JWT part (its header or claims) readable in the row
 
         browser.get("/logout")
         answer = browser.submit(allow_redirects=False)
@@ -132,7 +135,9 @@ def test_signing_out_continues_at_the_provider_and_returns_to_the_configured_pag
         assert at_provider.path == "/session/end"
         query = {k: v[0] for k, v in parse_qs(at_provider.query).items()}
         assert set(query) == {"id_token_hint", "post_logout_redirect_uri", "client_id", "state"}
-        assert query["id_token_hint"] == row.logout_id_token and query["post_logout_redirect_uri"] == site.url + "/"
+        with site.app.app_context():
+            assert query["id_token_hint"] == unseal(row.logout_id_token)
+        assert query["id_token_hint"].count(".") == 2 and query["post_logout_redirect_uri"] == site.url + "/"
         assert not still_signed_in(site.url, cookie)  # revoked here before the browser left
 
         confirm = browser.get(answer.headers["Location"])  # the provider asks "Do you want to sign-out?"
@@ -224,3 +229,36 @@ def test_the_confirmation_page_with_nobody_signed_in_is_not_cached(live_server):
     with Browser(live_server.url) as browser:
         page = browser.get("/logout")
     assert page.headers["Cache-Control"] == "no-store" and "Nobody is signed in" in page.text
+
+
+def test_an_id_token_waiting_in_an_unfinished_flow_is_sealed(make_jit_site):
+    from app.flows import Flow
+
+    site = logout_site(make_jit_site)
+    with site.browser() as browser:
+        page = provider_sign_in(browser, "/demo/jit/", "tara")  # the password prompt: the flow is not finished
+        assert 'name="PASSWORD"' in page.text
+    with site.app.app_context():
+        (flow,) = db.session.scalars(select(Flow).where(Flow.status == "active"))
+        assert flow.data["oidc_logout"]["id_token"].startswith("sealed1.") and "eyJ" not in str(flow.data)
+
+
+def test_a_kept_id_token_opens_only_under_the_secret_key_that_sealed_it(caplog):
+    from flask import Flask
+
+    from app.oidc.logout import seal
+
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+    before, after = Flask("before"), Flask("after")
+    before.secret_key, after.secret_key = "the key it was sealed under", "a rotated key"
+    with before.app_context():
+        sealed = seal(token)
+        assert sealed != seal(token)  # a fresh nonce each time
+        assert unseal(sealed) == token
+        altered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
+        assert unseal(altered) is None
+        assert unseal(token) == token  # a row kept before sealing: used as it is
+    with after.app_context(), caplog.at_level(logging.WARNING, logger="stepgate.oidc"):
+        assert unseal(sealed) is None
+    assert "does not open with this secret_key: logout without id_token_hint" in caplog.text
+    assert token not in caplog.text and sealed not in caplog.text

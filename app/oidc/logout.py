@@ -7,13 +7,31 @@ session signs out, the browser goes on to the provider's
 ``end_session_endpoint`` with ``id_token_hint``, ``client_id``, ``state`` and
 the configured ``post_logout_redirect_uri``: the target is fixed in settings,
 never taken from the request, so this is no open redirect.
+
+The ID token is kept sealed (AES-GCM under a key derived from ``secret_key``)
+wherever it rests, in the flow row and then the session row: it carries the
+person's claims, and whoever reads a backup or the database must not get them
+or a hint that signs people out at their provider. It is opened only to build
+the ``end_session_endpoint`` address. A row from before sealing holds the token
+as received and is used as it is; one sealed under another ``secret_key`` (a
+rotated key) cannot be opened, and that logout goes without ``id_token_hint``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
 import secrets
+from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
 
 from app.oidc.client import client_for
 from app.oidc.documents import DatabaseDocuments
@@ -30,7 +48,40 @@ def hint_for(provider: IdentityProvider, id_token: str) -> dict[str, str] | None
     """The flow data to keep for ``provider``'s logout, or None when the provider does not want it."""
     if not provider.rp_initiated_logout or not id_token:
         return None
-    return {"provider": provider.name, "id_token": id_token}
+    return {"provider": provider.name, "id_token": seal(id_token)}
+
+
+SEALED = "sealed1."
+_NONCE_BYTES = 12
+_AAD = b"stepgate id_token_hint"
+
+
+@lru_cache(maxsize=4)
+def _key(secret_key: str) -> bytes:
+    info = b"stepgate/oidc-logout/id-token-at-rest"
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key.encode("utf-8"))
+
+
+def seal(id_token: str) -> str:
+    """``sealed1.`` + base64url(nonce || AES-GCM(ID token)), under this app's ``secret_key``."""
+    nonce = secrets.token_bytes(_NONCE_BYTES)
+    sealed = AESGCM(_key(current_app.secret_key)).encrypt(nonce, id_token.encode("utf-8"), _AAD)
+    return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def unseal(value: str) -> str | None:
+    """The ID token a hint holds, or None when it cannot be opened (another ``secret_key``, or altered)."""
+    if not value.startswith(SEALED):
+        return value  # kept before ID tokens were sealed: a session row as old as its lifetime at most
+    try:
+        blob = base64.urlsafe_b64decode(value[len(SEALED) :])
+        return AESGCM(_key(current_app.secret_key)).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _AAD).decode()
+    except (binascii.Error, ValueError, InvalidTag):
+        fingerprint = hashlib.sha256(value.encode()).hexdigest()[:12]
+        log.warning(
+            "a kept ID token (%s) does not open with this secret_key: logout without id_token_hint", fingerprint
+        )
+        return None
 
 
 def take_hint(flow_data: dict) -> LogoutHint | None:
@@ -65,9 +116,10 @@ def end_session_url(providers: dict[str, IdentityProvider], hint: LogoutHint | N
     endpoint = end_session_endpoint(provider)
     if endpoint is None:
         return None
+    id_token = unseal(hint.id_token)
     query = urlencode(
         {
-            "id_token_hint": hint.id_token,
+            **({"id_token_hint": id_token} if id_token else {}),
             "post_logout_redirect_uri": provider.post_logout_redirect_uri,
             "client_id": provider.client_id,
             "state": secrets.token_urlsafe(16),
