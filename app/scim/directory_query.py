@@ -30,7 +30,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.scim.filter import Compare, Logical, Node, Not, invalid_filter
 from app.scim.models import ScimUser
-from app.scim.query import _mapped, _text
+from app.scim.query import compared_value, mapped_attribute
 from app.stores import ldapfilter
 from app.stores.ldap import NOTHING
 from app.stores.sql import User
@@ -63,18 +63,18 @@ def _compare(node: Compare, store, mapping: dict[str, str]) -> str:
             return EVERYTHING
         if node.op != "eq":
             raise invalid_filter(f"'active' is compared with eq or ne only, not {node.op}")
-        return store.active_filter(_text(node) == "true")
+        return store.active_filter(compared_value(node) == "true")
     if path == "externalid":
         return _by_external_id(node, store)
     if path == "username":
         attribute = store.directory_attribute("uid")
     else:
-        target = _mapped(path, mapping)
+        target = mapped_attribute(path, mapping)
         attribute = None if target is None else store.directory_attribute(target)
         if attribute is None:
             known = ", ".join(["userName", "externalId", "id", "active", *mapping])
             raise invalid_filter(f"cannot filter on '{node.path}' (filterable: {known})")
-    return assertion(attribute, node.op, None if node.op == "pr" else _text(node))
+    return assertion(attribute, node.op, None if node.op == "pr" else compared_value(node))
 
 
 def assertion(attribute: str, op: str, value: str | None) -> str:
@@ -91,7 +91,7 @@ def _by_id(node: Compare, store) -> str:
         return EVERYTHING
     if node.op != "eq":
         raise invalid_filter(f"'id' is compared with eq or ne only, not {node.op}")
-    key = identifier(_text(node))
+    key = identifier(compared_value(node))
     if key is None:
         return NOTHING
     external_id = db.session.scalar(select(User.external_id).where(User.id == key, User.store == store.name))
@@ -104,7 +104,7 @@ def _by_external_id(node: Compare, store) -> str:
     query = (
         select(User.external_id)
         .join(ScimUser, ScimUser.user_id == User.id)
-        .where(ScimUser.store == store.name, ScimUser.external_id == _text(node), User.external_id.isnot(None))
+        .where(ScimUser.store == store.name, ScimUser.external_id == compared_value(node), User.external_id.isnot(None))
         .limit(MAX_EXTERNAL_IDS + 1)
     )
     found = list(db.session.scalars(query))

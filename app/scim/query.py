@@ -56,7 +56,7 @@ def match(column: Any, op: str, value: str) -> ColumnElement:
     return column.like("%" + _escape(value) + "%", escape="\\")
 
 
-def _text(node: Compare) -> str:
+def compared_value(node: Compare) -> str:
     if node.value is None or isinstance(node.value, (dict, list)):
         raise invalid_filter(f"'{node.path} {node.op}' needs a value")
     return str(node.value).lower() if isinstance(node.value, bool) else str(node.value)
@@ -78,36 +78,36 @@ def _user_compare(node: Compare, store: str, mapping: dict[str, str]) -> ColumnE
     if path in ("username", f"{_USER}:username"):
         if node.op == "pr":
             return true()
-        return and_(User.store == store, match(User.user_name_key, node.op, usernames.key(_text(node))))
+        return and_(User.store == store, match(User.user_name_key, node.op, usernames.key(compared_value(node))))
     if path == "id":
         if node.op == "pr":
             return true()
-        key = identifier(_text(node))
+        key = identifier(compared_value(node))
         return User.id == key if node.op == "eq" and key is not None else false()
     if path == "active":
         if node.op == "pr":
             return true()
-        wanted = _text(node) == "true"
+        wanted = compared_value(node) == "true"
         return (User.status == UserStatus.ACTIVE.value) if wanted else (User.status != UserStatus.ACTIVE.value)
     if path == "externalid":
         inner = select(ScimUser.user_id).where(ScimUser.store == store)
         if node.op == "pr":
             return User.id.in_(inner.where(ScimUser.external_id.isnot(None)))
-        return User.id.in_(inner.where(match(ScimUser.external_id, node.op, _text(node))))
-    target = _mapped(path, mapping)
+        return User.id.in_(inner.where(match(ScimUser.external_id, node.op, compared_value(node))))
+    target = mapped_attribute(path, mapping)
     if target is None:
         known = ", ".join(["userName", "externalId", "id", "active", *mapping])
         raise invalid_filter(f"cannot filter on '{node.path}' (filterable: {known})")
     inner = select(UserAttribute.user_id).where(UserAttribute.name == target)
     if node.op != "pr":
-        inner = inner.where(match(UserAttribute.value, node.op, _text(node)))
+        inner = inner.where(match(UserAttribute.value, node.op, compared_value(node)))
     return User.id.in_(inner)
 
 
 _USER = "urn:ietf:params:scim:schemas:core:2.0:user"
 
 
-def _mapped(path: str, mapping: dict[str, str]) -> str | None:
+def mapped_attribute(path: str, mapping: dict[str, str]) -> str | None:
     """The store attribute a filter path names; ``emails`` alone means ``emails.value``."""
     if path.startswith(_USER + ":"):
         path = path[len(_USER) + 1 :]
@@ -130,14 +130,14 @@ def group_condition(node: Node, store: str) -> ColumnElement:
     columns = {"displayname": ScimGroup.display_name, "externalid": ScimGroup.external_id}
     if path in columns:
         column = columns[path]
-        return column.isnot(None) if node.op == "pr" else match(column, node.op, _text(node))
+        return column.isnot(None) if node.op == "pr" else match(column, node.op, compared_value(node))
     if path == "id":
-        key = None if node.op == "pr" else identifier(_text(node))
+        key = None if node.op == "pr" else identifier(compared_value(node))
         return true() if node.op == "pr" else (ScimGroup.id == key if key is not None else false())
     if path in ("members", "members.value") and node.op in ("eq", "pr"):
         inner = select(ScimGroupMember.group_id)
         if node.op == "eq":
-            key = identifier(_text(node))
+            key = identifier(compared_value(node))
             inner = inner.where(ScimGroupMember.user_id == key) if key is not None else None
         return false() if inner is None else ScimGroup.id.in_(inner)
     raise invalid_filter(f"cannot filter groups on '{node.path} {node.op}' (displayName, externalId, id, members)")
