@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -175,10 +177,20 @@ def database_url(tmp_path, postgres_database):
     """This test's database: its own SQLite file, or the run's PostgreSQL database emptied after the test."""
     if postgres_database is None:
         yield f"sqlite:///{tmp_path / 'site' / 'stepgate.db'}"
+        _opened.clear()  # SQLite's connections warn about nothing and belong to the thread that opened them
         return
     yield postgres_database
     _dispose_every_engine()
     pg.truncate_all(postgres_database)
+
+
+_opened: list = []
+"""Every DBAPI connection a SQLAlchemy pool opened during the current test (strong references, until its end)."""
+
+
+@event.listens_for(Pool, "connect")
+def _remember_connection(dbapi_connection, _record) -> None:
+    _opened.append(dbapi_connection)
 
 
 def _dispose_every_engine() -> None:
@@ -186,10 +198,18 @@ def _dispose_every_engine() -> None:
 
     Otherwise a forgotten pool is closed by the garbage collector during some later
     test, which PostgreSQL's driver reports as a ResourceWarning (an error here).
+    Disposing the apps' engines is not enough: an app the test let go of (a
+    ``create_app`` of its own, collected with a cycle) is no longer among them while
+    its connections wait for the collector, which once made CI's PostgreSQL leg fail
+    an unrelated test. So every connection opened during the test is closed here too.
     """
     for engines in list(getattr(db, "_app_engines", {}).values()):
         for engine in engines.values():
             engine.dispose()
+    while _opened:
+        connection = _opened.pop()
+        if not getattr(connection, "closed", True):  # psycopg's; a test's own SQLite file may be among them
+            connection.close()
 
 
 @pytest.fixture
