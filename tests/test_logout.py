@@ -124,7 +124,7 @@ def test_signing_out_continues_at_the_provider_and_returns_to_the_configured_pag
         provider_sign_in(browser, "/demo/jit-nopassword/", "olivia")
         cookie = browser.cookie("stepgate_session")
         [row] = session_rows(site)
-        assert row.logout_provider == "devop" and row.logout_id_token.startswith("sealed1.")  # kept, sealed
+        assert row.logout_provider == "devop" and row.logout_id_token.startswith("{AES}")  # kept, sealed
         assert "eyJ" not in row.logout_id_token  # no JWT part (its header or claims) readable in the row
 
         browser.get("/logout")
@@ -240,7 +240,7 @@ def test_an_id_token_waiting_in_an_unfinished_flow_is_sealed(make_jit_site):
         assert 'name="PASSWORD"' in page.text
     with site.app.app_context():
         (flow,) = db.session.scalars(select(Flow).where(Flow.status == "active"))
-        assert flow.data["oidc_logout"]["id_token"].startswith("sealed1.") and "eyJ" not in str(flow.data)
+        assert flow.data["oidc_logout"]["id_token"].startswith("{AES}") and "eyJ" not in str(flow.data)
 
 
 def test_a_kept_id_token_opens_only_under_the_secret_key_that_sealed_it(caplog):

@@ -8,7 +8,7 @@ session signs out, the browser goes on to the provider's
 the configured ``post_logout_redirect_uri``: the target is fixed in settings,
 never taken from the request, so this is no open redirect.
 
-The ID token is kept sealed (AES-GCM under a key derived from ``secret_key``)
+The ID token is kept sealed (an ``{AES}`` value of ``app/secretbox.py``, under a key derived from ``secret_key``)
 wherever it rests, in the flow row and then the session row: it carries the
 person's claims, and whoever reads a backup or the database must not get them
 or a hint that signs people out at their provider. It is opened only to build
@@ -19,20 +19,17 @@ rotated key) cannot be opened, and that logout goes without ``id_token_hint``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import secrets
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from app import secretbox
 from app.oidc.client import client_for
 from app.oidc.documents import DatabaseDocuments
 from app.oidc.errors import OIDCError
@@ -51,11 +48,6 @@ def hint_for(provider: IdentityProvider, id_token: str) -> dict[str, str] | None
     return {"provider": provider.name, "id_token": seal(id_token)}
 
 
-SEALED = "sealed1."
-_NONCE_BYTES = 12
-_AAD = b"stepgate id_token_hint"
-
-
 @lru_cache(maxsize=4)
 def _key(secret_key: str) -> bytes:
     info = b"stepgate/oidc-logout/id-token-at-rest"
@@ -63,20 +55,17 @@ def _key(secret_key: str) -> bytes:
 
 
 def seal(id_token: str) -> str:
-    """``sealed1.`` + base64url(nonce || AES-GCM(ID token)), under this app's ``secret_key``."""
-    nonce = secrets.token_bytes(_NONCE_BYTES)
-    sealed = AESGCM(_key(current_app.secret_key)).encrypt(nonce, id_token.encode("utf-8"), _AAD)
-    return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    """The ID token as an ``{AES}`` value (``app/secretbox.py``) under a key derived from this app's ``secret_key``."""
+    return secretbox.encrypt(id_token, _key(current_app.secret_key))
 
 
 def unseal(value: str) -> str | None:
     """The ID token a hint holds, or None when it cannot be opened (another ``secret_key``, or altered)."""
-    if not value.startswith(SEALED):
+    if not value.startswith(secretbox.PREFIX):
         return value  # kept before ID tokens were sealed: a session row as old as its lifetime at most
     try:
-        blob = base64.urlsafe_b64decode(value[len(SEALED) :])
-        return AESGCM(_key(current_app.secret_key)).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _AAD).decode()
-    except (binascii.Error, ValueError, InvalidTag):
+        return secretbox.decrypt(value, _key(current_app.secret_key))
+    except secretbox.SecretError:
         fingerprint = hashlib.sha256(value.encode()).hexdigest()[:12]
         log.warning(
             "a kept ID token (%s) does not open with this secret_key: logout without id_token_hint", fingerprint
