@@ -74,6 +74,9 @@ def come_back(pairs) -> list[tuple[int, float, str, str | None]]:
 
     def one(pair):
         browser, url = pair
+        # Its connection to stepgate may have idled past gunicorn's keep-alive while earlier rounds waited: a
+        # browser retries a request such a connection loses; requests does not, so it starts on a fresh one.
+        browser.session.close()
         started = time.monotonic()
         page = browser.session.get(url, timeout=60, allow_redirects=False)
         reason = re.search(r"<code>([a-z_.]+)</code>", page.text)
