@@ -147,7 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--signins", type=int, default=200)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of first + returning sign-ins, new people each")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of first + returning sign-ins, new people each"
+    )  # issue 16: medians of >= 5
     parser.add_argument("--database-url", help="an empty database; default: a fresh SQLite file")
     parser.add_argument("--write-docs", action="store_true", help="put the figures into docs/benchmarks.md")
     args = parser.parse_args()

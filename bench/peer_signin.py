@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--signins", type=int, default=100)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)  # issue 16: medians of >= 5 rounds
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     ensure_venv()
