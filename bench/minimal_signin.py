@@ -65,6 +65,7 @@ from sqlalchemy import (
 
 from app import database
 from app.i18n import web as i18n_web
+from app.oidc.transport import POST_REUSE_SECONDS
 from app.timeutil import utcnow
 
 PAGE = "/demo/jit-nopassword/welcome"
@@ -177,14 +178,18 @@ class Provider:
 
     def call(self, method: str, url: str, body: str | None = None, headers: dict | None = None) -> dict:
         connection = getattr(self._local, "connection", None)
-        if connection is not None and connection.sock is not None and io_select.select([connection.sock], [], [], 0)[0]:
-            connection.close()  # the provider closed the idle connection
+        if connection is not None and (
+            (connection.sock is not None and io_select.select([connection.sock], [], [], 0)[0])
+            or (method != "GET" and time.monotonic() - self._local.idle_since >= POST_REUSE_SECONDS)
+        ):
+            connection.close()  # closed by the provider, or idle long enough to meet its keep-alive close in flight
             connection = None
         if connection is None:
             connection = self._local.connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
         connection.request(method, urlsplit(url).path, body, {"Accept": "application/json", **(headers or {})})
         response = connection.getresponse()
         answer = json.loads(response.read())
+        self._local.idle_since = time.monotonic()
         if response.status != 200 or not isinstance(answer, dict):
             abort(502)
         return answer

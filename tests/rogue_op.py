@@ -31,6 +31,9 @@ For the client's transport it also counts the connections it accepts and logs
 every request line it reads (``requests``), answers in chunks when ``chunked``
 is set, closes connections idle for ``idle_timeout`` seconds, and reads the
 next ``hang_up`` requests without answering them (closing the connection).
+``closing_after``: a request arriving on a connection idle at least that long
+meets the provider's keep-alive close in flight (read, then the connection is
+closed unanswered), the race a real server's idle timeout runs with a client.
 ``tls`` (an ``ssl.SSLContext``) serves https on ``host``.
 """
 
@@ -102,6 +105,7 @@ class RogueProvider:
         self.chunked = False
         self.idle_timeout: float | None = None
         self.hang_up = 0
+        self.closing_after: float | None = None
         self.claims: dict = {}
         self.header: dict = {}
         self.repeat: dict = {}
@@ -136,10 +140,12 @@ class RogueProvider:
             **extra,
         }
 
-    def _received(self, line: str) -> bool:
-        """Log a request; False when it is to be dropped unanswered (``hang_up``)."""
+    def _received(self, line: str, idle_for: float) -> bool:
+        """Log a request; False when it is to be dropped unanswered (``hang_up``, ``closing_after``)."""
         with self._lock:
             self.requests.append(line)
+            if self.closing_after is not None and idle_for >= self.closing_after:
+                return False
             if self.hang_up > 0:
                 self.hang_up -= 1
                 return False
@@ -243,7 +249,15 @@ class RogueProvider:
                 with provider._lock:
                     provider.connections += 1
                 self.timeout = provider.idle_timeout  # None: keep idle connections open
+                self.idle_since = time.monotonic()
                 super().setup()
+
+            def handle_one_request(self):
+                super().handle_one_request()
+                self.idle_since = time.monotonic()
+
+            def _answering(self) -> bool:
+                return provider._received(self.requestline, time.monotonic() - self.idle_since)
 
             def _json(self, body: dict, status: int = 200) -> None:
                 self._send(status, json.dumps(body).encode())
@@ -264,7 +278,7 @@ class RogueProvider:
                 self.wfile.write(data)
 
             def do_GET(self):
-                if not provider._received(self.requestline):
+                if not self._answering():
                     self.close_connection = True
                     return None
                 url = urlsplit(self.path)
@@ -306,7 +320,7 @@ class RogueProvider:
                 with provider._lock:
                     provider.token_requests += 1
                     provider.token_authorization = (self.headers.get("Authorization"), form)
-                if not provider._received(self.requestline):
+                if not self._answering():
                     self.close_connection = True
                     return None
                 if provider.mode == "slow_token":

@@ -18,6 +18,7 @@ import pytest
 from app.oidc.client import OIDCClient
 from app.oidc.errors import OIDCError
 from app.oidc.providers import IdentityProvider
+from app.oidc.transport import POST_REUSE_SECONDS
 from tests.network import LoopbackProxy, PrivateCA
 from tests.oidc_fixtures import free_port
 from tests.rogue_op import SUBJECT, RogueProvider
@@ -116,6 +117,22 @@ def test_a_provider_that_closed_an_idle_connection_gets_a_new_one_and_the_code_i
     assert sign_in(client, rogue_op).subject == SUBJECT  # its first call is the token POST
     assert rogue_op.connections == 2
     assert rogue_op.token_requests == 2
+
+
+def test_a_token_request_never_meets_the_providers_keep_alive_close_and_a_get_that_does_is_retried(rogue_op):
+    # A provider closes an idle connection after its keep-alive timeout, and a request sent as it does is lost
+    # unanswered: a GET may be sent again, a token POST (its code is single use) may not.
+    client = client_for(rogue_op)
+    sign_in(client, rogue_op)
+    rogue_op.closing_after = POST_REUSE_SECONDS
+    time.sleep(POST_REUSE_SECONDS + 0.2)
+    assert sign_in(client, rogue_op).subject == SUBJECT  # the token POST on a new connection, userinfo after it
+    assert rogue_op.connections == 2 and rogue_op.token_requests == 2
+
+    time.sleep(POST_REUSE_SECONDS + 0.2)
+    assert client.userinfo("access-token", SUBJECT)["sub"] == SUBJECT
+    assert rogue_op.requests[-2:] == ["GET /userinfo HTTP/1.1"] * 2, "met the close, then sent again"
+    assert rogue_op.connections == 3
 
 
 def test_a_token_request_whose_connection_dies_is_not_sent_again(rogue_op):

@@ -13,7 +13,11 @@ calls need:
   server has closed it (or sent something unasked), and a new one is opened
   instead. A request that still fails on a reused connection before any answer
   arrives is retried once on a new connection only if it is a GET: a POST (an
-  authorization code is single use) is never sent twice.
+  authorization code is single use) is never sent twice. So a POST reuses a
+  connection only while it has been idle for less than ``POST_REUSE_SECONDS``:
+  a server closes an idle connection after its own keep-alive timeout (2 s
+  for gunicorn, 5 s for Node and Apache), and a close that crosses a request in
+  flight fails it with nothing to tell whether the provider acted on it.
 - TLS with the CA bundle the environment names (``REQUESTS_CA_BUNDLE``,
   ``CURL_CA_BUNDLE``), else ``certifi``'s, else the system's, and host name
   verification; one ``ssl.SSLContext`` per bundle per process, because loading
@@ -65,6 +69,7 @@ from app.oidc.bulkhead import Bulkhead
 MAX_BODY = 1 << 20
 """The largest answer read from a provider (1 MiB); discovery documents and key sets are a few kB."""
 USER_AGENT = "stepgate"
+POST_REUSE_SECONDS = 1.0  # below common keep-alive timeouts (gunicorn 2 s, Node and Apache 5 s, nginx 75 s)
 
 
 class TransportError(Exception):
@@ -313,6 +318,7 @@ def _bounded_responses(budget: _Budget):
 
 class _HTTPConnection(http.client.HTTPConnection):
     budget: _Budget | None = None
+    idle_since = 0.0  # time.monotonic() when it last went back to the thread's idle connections
 
     def connect(self) -> None:
         self.timeout = self.budget.for_connect() if self.budget else self.timeout
@@ -323,6 +329,7 @@ class _HTTPSConnection(http.client.HTTPSConnection):
     """The TLS handshake waits at most what the TCP connect left, not a fresh connect timeout."""
 
     budget: _Budget | None = None
+    idle_since = 0.0
 
     def connect(self) -> None:
         self.timeout = self.budget.for_connect() if self.budget else self.timeout
@@ -447,7 +454,11 @@ class Transport:
             sent.update(route.proxy.headers)
         idle = self._idle()
         connection = idle.pop(route.key, None)  # this thread's, and out of the pool while in use
-        if connection is not None and (connection.sock is None or _dropped(connection.sock)):
+        if connection is not None and (
+            connection.sock is None
+            or (method != "GET" and time.monotonic() - connection.idle_since >= POST_REUSE_SECONDS)
+            or _dropped(connection.sock)
+        ):
             connection.close()
             connection = None
         if connection is not None:
@@ -563,6 +574,7 @@ class Transport:
         if answer.will_close:
             connection.close()
         else:
+            connection.idle_since = time.monotonic()
             idle[route.key] = connection
         return Response(answer.status, answer.headers, payload)
 
