@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -142,6 +141,19 @@ end
 """
 
 
+_DELAY_SCRIPT = """
+local pause = %.3f
+function delay()
+  local whole = math.floor(pause)
+  if math.random() < pause - whole then return whole + 1 end
+  return whole
+end
+"""
+"""wrk's ``delay()`` counts whole milliseconds and cuts a fraction off (a pause of 0.8 ms is none at all, and
+"half load" becomes a flood): each pause is the whole milliseconds below or above, at random, so that on
+average it is the pause asked for."""
+
+
 def load(
     url: str,
     seconds: int,
@@ -187,7 +199,7 @@ def _wrk(
                 raise ValueError(f"not a plain cookie list for the Lua script: {also!r}")
             script.write(_COOKIE_SCRIPT % (cookie_name, also))
         if pause_ms:
-            script.write(f"function delay() return {pause_ms:.3f} end\n")
+            script.write(_DELAY_SCRIPT % pause_ms)
         script.close()
         args += ["-s", script.name]
     out = subprocess.run(
@@ -281,12 +293,6 @@ def cpu_seconds_by_worker(master_pid: int) -> dict[int, float]:
     return used
 
 
-MIN_CYCLE_MS = 25
-"""wrk's ``delay()`` counts whole milliseconds and cuts a fraction off (a pause of 0.8 ms is none at all, and
-"half load" becomes a flood): each connection's request + pause is kept at least this long, by pacing more
-connections at a higher rate, so the whole-millisecond pause misses the rate by a few per cent at most."""
-
-
 def load_at_rate(
     url: str,
     seconds: int,
@@ -301,12 +307,10 @@ def load_at_rate(
     A short probe measures how long a request takes besides the pause, and the
     pause is shortened by that much (never below half, so noise can't turn it into a flood).
     """
-    connections = max(connections, math.ceil(rate * MIN_CYCLE_MS / 1000.0))
     cycle_ms = connections * 1000.0 / rate  # what each connection's request + pause must take
-    probe_pause = round(cycle_ms)
-    probe = load(url, 2, connections, headers, pause_ms=probe_pause, cookies=cookies, also=also)
-    busy_ms = max(0.0, connections * 1000.0 / max(probe.rps, 1.0) - probe_pause)
-    pause_ms = round(max(cycle_ms / 2, cycle_ms - busy_ms))
+    probe = load(url, 2, connections, headers, pause_ms=cycle_ms, cookies=cookies, also=also)
+    busy_ms = connections * 1000.0 / max(probe.rps, 1.0) - cycle_ms
+    pause_ms = max(cycle_ms / 2, cycle_ms - busy_ms)
     return load(url, seconds, connections, headers, pause_ms=pause_ms, cookies=cookies, also=also)
 
 

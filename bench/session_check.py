@@ -28,9 +28,9 @@ workers' user + system time over the requests they answered):
   Flask application can do for the same check on the same rows (the same
   cookie, the same row read, the same headers out).
 
-Then p99 latency at half of the hello world's median peak (paced connections, each pausing between
-requests; as many as keep each one's cycle at 25 ms or more, see ``bench.common.MIN_CYCLE_MS``), for the hello
-world and stepgate's two checks.
+Then p99 latency at half of the hello world's median peak (4 connections, each pausing between requests
+with wrk's whole-millisecond ``delay()`` dithered to the fractional pause, see ``bench.common._DELAY_SCRIPT``),
+for the hello world and stepgate's two checks.
 """
 
 from __future__ import annotations
